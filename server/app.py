@@ -1,0 +1,73 @@
+"""Wiring only: build the MCP server, its lifespan (settings, store, fal gateway, watcher) and its tools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from mcp.server import MCPServer
+
+from server import __version__
+from server.config import SERVER_NAME, Settings
+from server.fal_gateway import FalGateway
+from server.state import AppState
+from server.storage import Store
+from server.watcher import Watcher
+from tools import dataset, generation, library, training
+
+log = logging.getLogger(__name__)
+
+TOOL_FAMILIES = (dataset, training, generation, library)
+
+INSTRUCTIONS = """\
+Personal image models on fal.ai, end to end:
+1. prepare_dataset(folder, trigger_word) checks a local folder of photos of one person, fixes what it can,
+   captions, zips and uploads it; read its report and advice before training.
+2. start_training(dataset, model_name, trigger_word) estimates the cost and starts a LoRA training; it
+   returns at once with a training id.
+3. training_status(training_id) reports queue position, progress and ETA; when done the model is
+   registered as <model_name> v1, v2, ...
+4. execute_custom_model(endpoint=<model name or fal endpoint>, input_params={prompt, ...}) generates
+   images; files are saved locally and returned as small previews plus paths.
+5. prompt_library has tested prompts for headshots, thumbnails and more, and the quality matrix.
+Long work never blocks: tools return an id to poll.
+"""
+
+
+def create_server(settings: Settings | None = None) -> MCPServer:
+    """Build a server. Settings default to the environment; tests pass their own."""
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
+        active = settings or Settings.from_env()
+        active.ensure_dirs()
+        store = Store(active.db_path)
+        fal = FalGateway(active)
+        watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
+        for family in TOOL_FAMILIES:
+            for poller in family.POLLERS:
+                watcher.add(poller)
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher)
+        try:
+            async with anyio.create_task_group() as background:
+                background.start_soon(watcher.run, state)
+                try:
+                    yield state
+                finally:
+                    background.cancel_scope.cancel()
+        finally:
+            await fal.aclose()
+            store.close()
+
+    server = MCPServer(
+        SERVER_NAME,
+        title="fal.ai personal image models",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+    )
+    for family in TOOL_FAMILIES:
+        family.register(server)
+    return server

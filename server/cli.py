@@ -1,0 +1,42 @@
+"""Command line: `fal-video-mcp` serves MCP (stdio by default); `fal-video-mcp check-dataset DIR` checks photos."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from server import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fal-video-mcp",
+        description="MCP server for training and running personal LoRA image models on fal.ai.",
+    )
+    parser.add_argument("--version", action="version", version=f"fal-video-mcp {__version__}")
+    parser.add_argument(
+        "--transport", choices=("stdio", "streamable-http"), default="stdio", help="MCP transport (default stdio)."
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="Bind address for streamable-http.")
+    parser.add_argument("--port", type=int, default=8000, help="Port for streamable-http.")
+    parser.add_argument("--log-level", default="WARNING", help="Log level for stderr (default WARNING).")
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="Run the MCP server (the default).")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if args.command in (None, "serve"):
+        from server.app import create_server
+
+        server = create_server()
+        if args.transport == "stdio":
+            server.run("stdio")
+        else:
+            server.run("streamable-http", host=args.host, port=args.port)
+        return
+    parser.error(f"unknown command {args.command!r}")

@@ -1,0 +1,380 @@
+"""The one way this project talks to fal.ai: queue jobs, uploads and file downloads.
+
+Wraps the real `fal_client.AsyncClient` (which owns fal's HTTP protocol and its retries) and turns
+every failure into a `FalError` whose message a person can act on. Knows nothing about MCP.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlparse
+
+import anyio
+import fal_client
+import fal_client.client as fal_client_module
+import httpx
+from fal_client.auth import MissingCredentialsError
+
+from server.config import MISSING_KEY_HELP, Settings
+from server.storage import Store, utc_now
+
+log = logging.getLogger(__name__)
+
+JobState = Literal["queued", "running", "completed"]
+
+DOWNLOAD_ATTEMPTS = 4
+DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+
+
+class FalError(Exception):
+    """A fal.ai failure explained for a person: what happened and what to do next."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        error_type: str | None = None,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.error_type = error_type
+        self.retryable = retryable
+
+
+@dataclass
+class JobStatus:
+    state: JobState
+    queue_position: int | None = None
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    error_type: str | None = None
+
+
+@dataclass
+class Download:
+    path: Path
+    sha256: str
+    size: int
+    content_type: str | None
+
+
+def redirect_fal_client(base_url: str) -> None:
+    """Point fal-client's queue, run, storage-token and CDN hosts at `base_url` (plain http allowed).
+
+    fal-client reads these module globals at call time; environment variables cannot express http
+    or cover uploads. Used by end-to-end tests against a local fake fal server.
+    """
+    base = base_url.rstrip("/")
+    fal_client_module.RUN_URL_FORMAT = base + "/run/"
+    fal_client_module.QUEUE_URL_FORMAT = base + "/queue/"
+    fal_client_module.REST_URL = base + "/rest"
+    fal_client_module.CDN_URL = base + "/cdn"
+
+
+def app_id(endpoint: str) -> str:
+    """`owner/alias` part of an endpoint id: status/result/cancel URLs drop any sub-path."""
+    parts = endpoint.strip("/").split("/")
+    return "/".join(parts[:2])
+
+
+class FalGateway:
+    """Async access to fal for one event loop (fal-client caches an HTTP client per loop)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._key = settings.fal_key.get_secret_value() if settings.fal_key else None
+        if settings.fal_base_url:
+            redirect_fal_client(settings.fal_base_url)
+        self._client: fal_client.AsyncClient | None = None
+        self._http: httpx.AsyncClient | None = None
+
+    # -- plumbing -------------------------------------------------------------------------------------
+
+    @property
+    def configured(self) -> bool:
+        return bool(self._key)
+
+    def require_key(self) -> None:
+        if not self._key:
+            raise FalError(MISSING_KEY_HELP)
+
+    @property
+    def client(self) -> fal_client.AsyncClient:
+        self.require_key()
+        if self._client is None:
+            self._client = fal_client.AsyncClient(key=self._key)
+        return self._client
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def redact(self, text: str) -> str:
+        """Remove the API key (and its halves) from any text before it leaves the server."""
+        if not self._key:
+            return text
+        for secret in {self._key, *self._key.split(":")}:
+            if len(secret) >= 6:
+                text = text.replace(secret, "***")
+        return text
+
+    def _explain(self, exc: BaseException, action: str) -> FalError:
+        if isinstance(exc, FalError):
+            return exc
+        if isinstance(exc, MissingCredentialsError):
+            return FalError(MISSING_KEY_HELP)
+        if isinstance(exc, fal_client.FalClientHTTPError):
+            return self._explain_http(exc, action)
+        if isinstance(exc, httpx.TimeoutException):
+            return FalError(
+                f"fal.ai did not answer in time while trying to {action}. Nothing was lost; try again in a minute.",
+                retryable=True,
+            )
+        if isinstance(exc, httpx.HTTPError | OSError):
+            return FalError(
+                f"Could not reach fal.ai to {action} ({type(exc).__name__}: {self.redact(str(exc)) or 'no detail'}). "
+                "Check the network connection and try again.",
+                retryable=True,
+            )
+        return FalError(f"Unexpected failure while trying to {action}: {type(exc).__name__}: {self.redact(str(exc))}")
+
+    def _explain_http(self, exc: fal_client.FalClientHTTPError, action: str) -> FalError:
+        code = exc.status_code
+        detail = self.redact(_format_detail(exc.message))
+        kind = exc.error_type
+        if code in (401, 403):
+            text = (
+                f"fal.ai refused the API key while trying to {action} (HTTP {code}: {detail}). Check that FAL_KEY is "
+                "a valid, active key from https://fal.ai/dashboard/keys."
+            )
+            return FalError(text, status_code=code, error_type=kind)
+        if code == 402 or (kind or "").lower() in {"insufficient_balance", "payment_required"}:
+            text = f"fal.ai says the account cannot pay for this ({detail}). Add credit at https://fal.ai/dashboard/billing."
+            return FalError(text, status_code=code, error_type=kind)
+        if code == 404:
+            return FalError(
+                f"fal.ai does not know what was asked while trying to {action} (HTTP 404: {detail}). Check the endpoint "
+                "id (e.g. fal-ai/flux-lora) or the request id.",
+                status_code=code,
+                error_type=kind,
+            )
+        if code == 422:
+            return FalError(
+                f"fal.ai rejected the input while trying to {action}: {detail}. Fix those fields and call again.",
+                status_code=code,
+                error_type=kind,
+            )
+        if code == 429:
+            return FalError(
+                f"fal.ai is rate-limiting this key (HTTP 429) while trying to {action}, even after retries. Wait a "
+                "minute and try again.",
+                status_code=code,
+                error_type=kind,
+                retryable=True,
+            )
+        if code >= 500:
+            return FalError(
+                f"fal.ai had a server error (HTTP {code}: {detail}) while trying to {action}. This is on fal's side; "
+                "try again in a minute.",
+                status_code=code,
+                error_type=kind,
+                retryable=True,
+            )
+        return FalError(f"fal.ai answered HTTP {code} while trying to {action}: {detail}", status_code=code, error_type=kind)
+
+    # -- queue ----------------------------------------------------------------------------------------
+
+    async def submit(self, endpoint: str, arguments: dict[str, Any]) -> str:
+        """Queue a job; returns fal's request id. The caller records it before doing anything else."""
+        try:
+            handle = await self.client.submit(endpoint, arguments)
+        except BaseException as exc:  # noqa: BLE001 - re-raised as FalError (cancellation passes through)
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                raise
+            raise self._explain(exc, f"submit a job to {endpoint}") from exc
+        return handle.request_id
+
+    async def status(self, endpoint: str, request_id: str, *, with_logs: bool = True) -> JobStatus:
+        try:
+            status = await self.client.status(app_id(endpoint), request_id, with_logs=with_logs)
+        except Exception as exc:
+            raise self._explain(exc, f"read the status of {endpoint} request {request_id}") from exc
+        if isinstance(status, fal_client.Queued):
+            return JobStatus("queued", queue_position=status.position)
+        if isinstance(status, fal_client.InProgress):
+            return JobStatus("running", logs=list(status.logs or []))
+        if isinstance(status, fal_client.Completed):
+            return JobStatus(
+                "completed",
+                logs=list(status.logs or []),
+                metrics=dict(status.metrics or {}),
+                error=self.redact(status.error) if status.error else None,
+                error_type=status.error_type,
+            )
+        raise FalError(f"fal.ai returned an unknown status for request {request_id}: {status!r}")
+
+    async def result(self, endpoint: str, request_id: str) -> dict[str, Any]:
+        """The finished job's output. A failed job raises FalError carrying fal's own message."""
+        try:
+            result = await self.client.result(app_id(endpoint), request_id)
+        except Exception as exc:
+            raise self._explain(exc, f"fetch the result of {endpoint} request {request_id}") from exc
+        if not isinstance(result, dict):
+            raise FalError(f"fal.ai returned a result that is not a JSON object for request {request_id}.")
+        return result
+
+    async def cancel(self, endpoint: str, request_id: str) -> None:
+        try:
+            await self.client.cancel(app_id(endpoint), request_id)
+        except Exception as exc:
+            raise self._explain(exc, f"cancel {endpoint} request {request_id}") from exc
+
+    # -- files ----------------------------------------------------------------------------------------
+
+    async def upload_file(self, path: Path) -> str:
+        try:
+            return await self.client.upload_file(path)
+        except Exception as exc:
+            raise self._explain(exc, f"upload {path.name} to fal storage") from exc
+
+    async def upload_file_once(self, store: Store, path: Path) -> tuple[str, bool]:
+        """Upload unless these exact bytes were uploaded before. Returns (url, uploaded_now)."""
+        digest, size = await anyio.to_thread.run_sync(_sha256_file, path)
+        known = store.query_one("SELECT url FROM uploads WHERE sha256 = ?", (digest,))
+        if known:
+            return known["url"], False
+        url = await self.upload_file(path)
+        store.execute(
+            "INSERT OR IGNORE INTO uploads (sha256, url, size, file_name, created_at) VALUES (?, ?, ?, ?, ?)",
+            (digest, url, size, path.name, utc_now()),
+        )
+        return url, True
+
+    async def download(
+        self, url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
+    ) -> Download:
+        """Fetch a fal file URL (or a data: URI from sync mode) to `dest`, atomically, with retries.
+
+        A partial download never replaces `dest`: bytes go to a temporary file that is renamed only once
+        complete and of the announced length.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if url.startswith("data:"):
+            payload, content_type = _decode_data_uri(url)
+            if len(payload) > max_bytes:
+                raise FalError(f"Inline file is {len(payload)} bytes, over the {max_bytes} byte limit.")
+            await anyio.to_thread.run_sync(_write_atomic, dest, payload)
+            return Download(dest, hashlib.sha256(payload).hexdigest(), len(payload), content_type)
+        scheme = urlparse(url).scheme
+        if scheme not in ("http", "https"):
+            raise FalError(f"Refusing to download {url!r}: only http(s) and data: URLs are fetched.")
+        last: BaseException | None = None
+        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+            try:
+                return await self._download_once(url, dest, max_bytes)
+            except FalError:
+                raise
+            except (httpx.HTTPError, OSError) as exc:
+                last = exc
+                retryable = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code in (
+                    408, 429, 500, 502, 503, 504,
+                )
+                if not retryable or attempt == DOWNLOAD_ATTEMPTS:
+                    break
+                await anyio.sleep(min(0.5 * 2 ** (attempt - 1), 8.0))
+        if isinstance(last, httpx.HTTPStatusError) and last.response.status_code in (403, 404, 410):
+            raise FalError(
+                f"The file at {url} is gone (HTTP {last.response.status_code}); fal file URLs expire. "
+                "If it was a result, it must be fetched again from its job or regenerated."
+            )
+        raise self._explain(last or RuntimeError("download failed"), f"download {url}")
+
+    async def _download_once(self, url: str, dest: Path, max_bytes: int) -> Download:
+        tmp = dest.with_name(dest.name + ".part")
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            async with self.http.stream("GET", url) as response:
+                response.raise_for_status()
+                announced = response.headers.get("content-length")
+                if announced is not None and int(announced) > max_bytes:
+                    raise FalError(f"{url} is {int(announced)} bytes, over the {max_bytes} byte limit.")
+                with tmp.open("wb") as out:
+                    async for chunk in response.aiter_bytes(1 << 16):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise FalError(f"{url} is over the {max_bytes} byte limit; download stopped.")
+                        digest.update(chunk)
+                        out.write(chunk)
+                if announced is not None and size != int(announced):
+                    raise httpx.ReadError(f"connection closed after {size} of {announced} bytes")
+                content_type = response.headers.get("content-type")
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Download(dest, digest.hexdigest(), size, content_type)
+
+
+def _format_detail(detail: Any) -> str:
+    """fal's `detail` is a string, or a list of pydantic-style errors for 422."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                msg = item.get("msg", "invalid")
+                parts.append(f"{loc}: {msg}" if loc else str(msg))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts) or "no detail"
+    text = str(detail).strip()
+    return text[:500] or "no detail"
+
+
+def file_name_from_url(url: str, fallback: str) -> str:
+    name = unquote(urlparse(url).path.rsplit("/", 1)[-1]) if not url.startswith("data:") else ""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return name or fallback
+
+
+def _decode_data_uri(uri: str) -> tuple[bytes, str | None]:
+    header, _, data = uri.partition(",")
+    content_type = header[5:].split(";")[0] or None
+    if header.endswith(";base64"):
+        return base64.b64decode(data), content_type
+    return unquote(data).encode(), content_type
+
+
+def _write_atomic(dest: Path, payload: bytes) -> None:
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.write_bytes(payload)
+    os.replace(tmp, dest)
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size

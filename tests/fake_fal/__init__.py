@@ -1,0 +1,3 @@
+from tests.fake_fal.server import FakeFal, Fault, Job, Recorded, Script
+
+__all__ = ["FakeFal", "Fault", "Job", "Recorded", "Script"]

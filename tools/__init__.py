@@ -1,0 +1,1 @@
+"""Tool families: each module defines its MCP tools in `register(server)` and its background pollers in `POLLERS`."""

@@ -1,0 +1,74 @@
+"""Glue shared by every tool: state access, error translation, progress, results with previews."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ImageContent, TextContent
+from pydantic import BaseModel
+
+from server.fal_gateway import FalError
+from server.state import AppState
+
+T = TypeVar("T")
+
+ProgressFn = Callable[[float, str], Awaitable[None]]
+
+
+def state_of(ctx: Context[Any]) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+def tool_error(exc: FalError) -> ToolError:
+    return ToolError(exc.message)
+
+
+async def fal_call(awaitable: Awaitable[T]) -> T:
+    """Await a gateway call, turning its FalError into a ToolError with the same message."""
+    try:
+        return await awaitable
+    except FalError as exc:
+        raise tool_error(exc) from exc
+
+
+class Progress:
+    """Monotonic progress reports in percent; silently ignored by clients that did not ask for them."""
+
+    def __init__(self, ctx: Context[Any] | None, total: float = 100.0) -> None:
+        self._ctx = ctx
+        self._total = total
+        self._last = -1.0
+
+    async def __call__(self, value: float, message: str) -> None:
+        if self._ctx is None:
+            return
+        value = min(max(value, self._last + 1e-6, 0.0), self._total)
+        self._last = value
+        await self._ctx.report_progress(value, self._total, message)
+
+
+def with_previews(model: BaseModel, previews: list[bytes], mime_type: str = "image/jpeg") -> CallToolResult:
+    """A structured result plus small inline images (thumbnails from server.previews)."""
+    content: list[Any] = [TextContent(type="text", text=model.model_dump_json())]
+    content += [
+        ImageContent(type="image", data=base64.b64encode(data).decode("ascii"), mime_type=mime_type)
+        for data in previews
+    ]
+    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str, max_len: int = 40) -> str:
+    slug = _SLUG.sub("-", text.lower()).strip("-")
+    return slug[:max_len].rstrip("-") or "untitled"
+
+
+def not_available(tool: str, issue: str) -> ToolError:
+    return ToolError(f"{tool} is not available in this build yet ({issue}).")
