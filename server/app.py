@@ -15,11 +15,11 @@ from server.fal_gateway import FalGateway
 from server.state import AppState
 from server.storage import Store
 from server.watcher import Watcher
-from tools import dataset, generation, library, training
+from tools import dataset, generation, library, models, training
 
 log = logging.getLogger(__name__)
 
-TOOL_FAMILIES = (dataset, training, generation, library)
+TOOL_FAMILIES = (dataset, training, models, generation, library)
 
 INSTRUCTIONS = """\
 Personal image models on fal.ai, end to end:

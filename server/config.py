@@ -25,7 +25,7 @@ ENV_TOOL_WAIT = "FAL_VIDEO_MCP_TOOL_WAIT_SECONDS"
 
 MISSING_KEY_HELP = (
     "No fal.ai API key is configured. Create one at https://fal.ai/dashboard/keys and give it to the server "
-    "as the FAL_KEY environment variable (in the \"env\" block of your MCP host's config, e.g. mcp.json or "
+    'as the FAL_KEY environment variable (in the "env" block of your MCP host\'s config, e.g. mcp.json or '
     "claude_desktop_config.json), or as FAL_KEY_ID and FAL_KEY_SECRET; then restart the server."
 )
 

@@ -172,8 +172,8 @@ class FalGateway:
             return FalError(text, status_code=code, error_type=kind)
         if code == 404:
             return FalError(
-                f"fal.ai does not know what was asked while trying to {action} (HTTP 404: {detail}). Check the endpoint "
-                "id (e.g. fal-ai/flux-lora) or the request id.",
+                f"fal.ai does not know what was asked while trying to {action} (HTTP 404: {detail}). "
+                "Check the endpoint id (e.g. fal-ai/flux-lora) or the request id.",
                 status_code=code,
                 error_type=kind,
             )
@@ -199,7 +199,9 @@ class FalGateway:
                 error_type=kind,
                 retryable=True,
             )
-        return FalError(f"fal.ai answered HTTP {code} while trying to {action}: {detail}", status_code=code, error_type=kind)
+        return FalError(
+            f"fal.ai answered HTTP {code} while trying to {action}: {detail}", status_code=code, error_type=kind
+        )
 
     # -- queue ----------------------------------------------------------------------------------------
 
@@ -207,7 +209,7 @@ class FalGateway:
         """Queue a job; returns fal's request id. The caller records it before doing anything else."""
         try:
             handle = await self.client.submit(endpoint, arguments)
-        except BaseException as exc:  # noqa: BLE001 - re-raised as FalError (cancellation passes through)
+        except BaseException as exc:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
             raise self._explain(exc, f"submit a job to {endpoint}") from exc
@@ -269,9 +271,7 @@ class FalGateway:
         )
         return url, True
 
-    async def download(
-        self, url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES
-    ) -> Download:
+    async def download(self, url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES) -> Download:
         """Fetch a fal file URL (or a data: URI from sync mode) to `dest`, atomically, with retries.
 
         A partial download never replaces `dest`: bytes go to a temporary file that is renamed only once
@@ -296,7 +296,12 @@ class FalGateway:
             except (httpx.HTTPError, OSError) as exc:
                 last = exc
                 retryable = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code in (
-                    408, 429, 500, 502, 503, 504,
+                    408,
+                    429,
+                    500,
+                    502,
+                    503,
+                    504,
                 )
                 if not retryable or attempt == DOWNLOAD_ATTEMPTS:
                     break

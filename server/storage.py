@@ -266,9 +266,7 @@ class Store:
         if not changes:
             return 0
         assignments = ", ".join(f"{name} = :{name}" for name in changes)
-        return self.execute(
-            f"UPDATE {table} SET {assignments} WHERE {key} = :__key", {**changes, "__key": key_value}
-        )
+        return self.execute(f"UPDATE {table} SET {assignments} WHERE {key} = :__key", {**changes, "__key": key_value})
 
     def close(self) -> None:
         with self._lock:

@@ -22,9 +22,7 @@ def register(server: MCPServer) -> None:
         ),
     )
     async def prompt_library(
-        action: Annotated[
-            Literal["list", "get", "save", "delete", "render", "run"], Field(description="What to do.")
-        ],
+        action: Annotated[Literal["list", "get", "save", "delete", "render", "run"], Field(description="What to do.")],
         ctx: Context[Any],
         name: Annotated[str | None, Field(description="Template name.")] = None,
     ) -> dict[str, Any]:

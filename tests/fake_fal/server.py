@@ -11,6 +11,7 @@ HTTP status bursts, slow responses, dropped connections, truncated downloads.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import random
@@ -260,8 +261,10 @@ class FakeFal:
         lora_url = self.add_file("pytorch_lora_weights.safetensors", payload)
         config = json.dumps({"trained_from": job.endpoint, "input": job.input}).encode()
         config_url = self.add_file("config.json", config, "application/json")
-        key = "lora_file" if any(name in job.app for name in ("qwen-image-trainer", "wan-trainer")) else (
-            "diffusers_lora_file"
+        key = (
+            "lora_file"
+            if any(name in job.app for name in ("qwen-image-trainer", "wan-trainer"))
+            else ("diffusers_lora_file")
         )
         return {
             key: {
@@ -339,10 +342,8 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
 
         def _drop(self) -> None:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
         def route(self, method: str) -> None:
             url = urlparse(self.path)
@@ -357,11 +358,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append(Recorded(method, path, query, dict(self.headers), payload, len(body)))
                 fault = next(
-                    (
-                        f
-                        for f in fake.faults
-                        if f.times > 0 and f.method in ("*", method) and f.path.search(path)
-                    ),
+                    (f for f in fake.faults if f.times > 0 and f.method in ("*", method) and f.path.search(path)),
                     None,
                 )
                 if fault is not None:
@@ -416,7 +413,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                 )
             if method == "PUT" and path.startswith("/gcs-put/"):
                 with fake.lock:
-                    fake.files["/files/" + path[len("/gcs-put/"):]] = (
+                    fake.files["/files/" + path[len("/gcs-put/") :]] = (
                         body,
                         self.headers.get("Content-Type", "application/octet-stream"),
                     )
@@ -428,7 +425,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                     return self.reply(404, {"detail": "File not found"})
                 return self.reply_bytes(stored[0], stored[1], truncate)
             if method == "POST" and path.startswith("/run/"):
-                endpoint = path[len("/run/"):]
+                endpoint = path[len("/run/") :]
                 job = self._new_job(endpoint, payload or {}, None)
                 if isinstance(job, tuple):
                     return self.reply(*job)
@@ -437,7 +434,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             if match:
                 return self.queue_request(method, match.group(1), match.group(2), match.group(3), query)
             if method == "POST" and path.startswith("/queue/"):
-                endpoint = path[len("/queue/"):]
+                endpoint = path[len("/queue/") :]
                 job = self._new_job(endpoint, payload if isinstance(payload, dict) else {}, query)
                 if isinstance(job, tuple):
                     return self.reply(*job)
@@ -468,9 +465,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                 fake.jobs[job.request_id] = job
             return job
 
-        def queue_request(
-            self, method: str, app: str, rid: str, tail: str | None, query: dict[str, list[str]]
-        ) -> None:
+        def queue_request(self, method: str, app: str, rid: str, tail: str | None, query: dict[str, list[str]]) -> None:
             with fake.lock:
                 job = fake.jobs.get(rid)
             if job is None or job.app != app:
@@ -587,9 +582,10 @@ def validate_input(endpoint: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         ):
             err("image_size", "Input should be a preset name or {width, height}")
         loras = data.get("loras")
-        if loras is not None:
-            if not isinstance(loras, list) or not all(isinstance(x, dict) and x.get("path") for x in loras):
-                err("loras", "Each LoRA needs a path")
+        if loras is not None and (
+            not isinstance(loras, list) or not all(isinstance(x, dict) and x.get("path") for x in loras)
+        ):
+            err("loras", "Each LoRA needs a path")
         if "/image-to-image" in endpoint and not data.get("image_url"):
             err("image_url", "Field required", "missing")
     return errors
@@ -643,8 +639,10 @@ def _picture(width: int, height: int, seed: int, fmt: str) -> bytes:
 
 def _safetensors(tag: str, size: int) -> bytes:
     header = json.dumps(
-        {"__metadata__": {"format": "pt", "fake": tag}, "lora.weight": {"dtype": "F32", "shape": [size // 4],
-                                                                          "data_offsets": [0, size // 4 * 4]}}
+        {
+            "__metadata__": {"format": "pt", "fake": tag},
+            "lora.weight": {"dtype": "F32", "shape": [size // 4], "data_offsets": [0, size // 4 * 4]},
+        }
     ).encode()
     return struct.pack("<Q", len(header)) + header + random.Random(tag).randbytes(size // 4 * 4)
 
