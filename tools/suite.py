@@ -211,12 +211,12 @@ async def status(
     state: AppState, suite_id: str, wait_seconds: float, progress: ProgressFn
 ) -> tuple[SuiteReport, list[bytes]]:
     """Refresh the suite's generations (waiting up to wait_seconds); build the sheet once all are done."""
-    from tools.generation import generation_status
-
     store = state.store
     suite = store.query_one("SELECT * FROM test_suites WHERE id = ?", (suite_id,))
     if suite is None:
         raise ToolError(f"No test suite {suite_id!r}; run_suite returns the suite_id to pass here.")
+    from tools.generation import generation_status
+
     rows = store.query("SELECT * FROM test_suite_cells WHERE suite_id = ? ORDER BY position", (suite_id,))
     cells = [
         SuiteCell(
