@@ -48,9 +48,9 @@ async def score_generations(
     state: AppState, generation_ids: list[str], reference_photos: list[str] | None
 ) -> list[GenerationLikeness]:
     """Likeness of each generation's first image vs. its model version's training photos (or given photos)."""
+    likeness.require()
     from tools.generation import generation_status
 
-    likeness.require()
     store = state.store
     given = [Path(p).expanduser() for p in reference_photos or []]
     missing = [str(p) for p in given if not p.is_file()]
