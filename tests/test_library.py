@@ -18,7 +18,10 @@ pytestmark = pytest.mark.anyio
 GUIDE_THREE = {"professional-headshot", "casual-outdoor", "youtube-thumbnail"}
 
 
-def register_model(settings: Settings, name: str = "sid", trigger: str = "sidx", versions: int = 1) -> None:
+def register_model(
+    settings: Settings, name: str = "sid", trigger: str = "sidx", versions: int = 1, lora_url: str | None = None
+) -> None:
+    """Register `versions` versions of an external LoRA model straight in the registry (test setup)."""
     store = Store(settings.db_path)
     try:
         for number in range(versions):
@@ -28,7 +31,7 @@ def register_model(settings: Settings, name: str = "sid", trigger: str = "sidx",
                 trigger_word=trigger,
                 base_endpoint="fal-ai/flux-lora",
                 source="external",
-                lora_url=f"https://example.invalid/{name}-v{number + 1}.safetensors",
+                lora_url=lora_url or f"https://example.invalid/{name}-v{number + 1}.safetensors",
             )
     finally:
         store.close()

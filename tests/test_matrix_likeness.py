@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from tests.helpers import call_error
+from server.config import Settings
+from tests.fake_fal import FakeFal
+from tests.helpers import call_error, call_ok
+from tests.test_library import register_model
 from tools import likeness
 
 PHOTOS = Path(__file__).parent / ".photos"
@@ -80,3 +83,46 @@ async def test_without_the_extra_the_tool_says_how_to_enable_it(
     finally:
         likeness._models.cache_clear()
     assert "pip install 'fal-video-mcp[likeness]'" in text
+
+
+@needs_extra
+@pytest.mark.anyio
+async def test_likeness_fills_the_matrix_from_generated_images(
+    client: Client, settings: Settings, fake_fal: FakeFal, photos: Path
+) -> None:
+    from PIL import Image
+
+    register_model(settings, lora_url=fake_fal.add_file("sid.safetensors", b"lora"))
+    outputs = {}
+    for seed, name in ((1, "obama3.jpg"), (2, "biden.jpg")):  # the "generated" image per seed
+        with Image.open(photos / name) as img:
+            size = img.size
+        url = fake_fal.add_file(name, (photos / name).read_bytes(), "image/jpeg")
+        outputs[seed] = {"url": url, "width": size[0], "height": size[1], "content_type": "image/jpeg"}
+    fake_fal.script(
+        "fal-ai/flux-lora", result=lambda job: {"images": [outputs[job.input["seed"]]], "seed": job.input["seed"]}
+    )
+    ids = []
+    for seed in (1, 2):
+        run = await call_ok(
+            client,
+            "prompt_library",
+            {"action": "run", "name": "professional-headshot", "model": "sid", "input_params": {"seed": seed}},
+        )
+        ids.append(run["generation"]["generation_id"])
+    references = [str(photos / "obama.jpg"), str(photos / "obama2.jpg")]
+    scored = await call_ok(
+        client, "quality_matrix", {"action": "likeness", "generation_ids": ids, "reference_photos": references}
+    )
+    same, other = scored["likeness"]
+    print("likeness via MCP", same["distance"], same["score"], other["distance"], other["score"])
+    assert same["score"] >= 7 and other["score"] <= 3 and same["recorded"] and other["recorded"]
+    shown = await call_ok(client, "quality_matrix", {"action": "show", "model": "sid"})
+    cell = shown["rows"][0]["versions"]["v1"]
+    assert shown["rows"][0]["scenario"] == "professional-headshot"
+    assert cell["n"] == 2 and cell["likeness"] == round((same["score"] + other["score"]) / 2, 2)
+    await call_ok(
+        client, "quality_matrix", {"action": "likeness", "generation_ids": ids, "reference_photos": references}
+    )
+    again = await call_ok(client, "quality_matrix", {"action": "show", "model": "sid"})
+    assert again["rows"][0]["versions"]["v1"]["n"] == 2  # scoring twice does not double-count
