@@ -126,3 +126,83 @@ async def test_likeness_fills_the_matrix_from_generated_images(
     )
     again = await call_ok(client, "quality_matrix", {"action": "show", "model": "sid"})
     assert again["rows"][0]["versions"]["v1"]["n"] == 2  # scoring twice does not double-count
+
+
+@needs_extra
+@pytest.mark.anyio
+async def test_suite_scores_likeness_against_the_training_photos(
+    client: Client, settings: Settings, fake_fal: FakeFal, photos: Path
+) -> None:
+    import shutil
+
+    from PIL import Image
+
+    from server.storage import Store, utc_now
+    from tools import registry
+
+    # a prepared dataset as prepare_dataset leaves it: images/NNN.jpg + NNN.txt beside a contact sheet
+    folder = settings.datasets_dir / "sid-v1"
+    (folder / "images").mkdir(parents=True)
+    for index, name in enumerate(("obama.jpg", "obama2.jpg")):
+        shutil.copy(photos / name, folder / "images" / f"{index:03d}.jpg")
+        (folder / "images" / f"{index:03d}.txt").write_text("a photo of sidx\n")
+    shutil.copy(photos / "biden.jpg", folder / "contact-sheet.png")  # another face that must not count
+    store = Store(settings.db_path)
+    try:
+        store.insert(
+            "datasets",
+            {
+                "id": "ds_sid1",
+                "name": "sid",
+                "version": 1,
+                "source_dir": str(photos),
+                "trigger_word": "sidx",
+                "content_hash": "x",
+                "image_count": 2,
+                "status": "prepared",
+                "dir": str(folder),
+                "report_json": "{}",
+                "options_json": "{}",
+                "created_at": utc_now(),
+            },
+        )
+        registry.register_version(
+            store,
+            "sid",
+            trigger_word="sidx",
+            base_endpoint="fal-ai/flux-lora",
+            source="trained",
+            lora_url=fake_fal.add_file("sid.safetensors", b"lora"),
+            dataset_id="ds_sid1",
+        )
+    finally:
+        store.close()
+    with Image.open(photos / "obama3.jpg") as img:
+        size = img.size
+    url = fake_fal.add_file("obama3.jpg", (photos / "obama3.jpg").read_bytes(), "image/jpeg")
+    image = {"url": url, "width": size[0], "height": size[1], "content_type": "image/jpeg"}
+    fake_fal.script("fal-ai/flux-lora", result=lambda job: {"images": [image], "seed": job.input["seed"]})
+
+    result = await call_ok(
+        client,
+        "quality_matrix",
+        {
+            "action": "run_suite",
+            "model": "sid",
+            "scenarios": ["professional-headshot"],
+            "seeds": [1, 2],
+            "include_baseline": True,
+        },
+    )
+    suite = result["suite"]
+    if suite["status"] != "completed":
+        suite = (await call_ok(client, "quality_matrix", {"action": "suite_status", "suite_id": suite["suite_id"]}))[
+            "suite"
+        ]
+    assert suite["status"] == "completed"
+    scores = {c["likeness"] for c in suite["cells"]}  # obama3 vs obama + obama2: median distance 0.373 → 8.7
+    assert len(scores) == 1 and scores.pop() >= 8
+    shown = await call_ok(client, "quality_matrix", {"action": "show", "model": "sid"})
+    cell = shown["rows"][0]["versions"]["v1"]
+    likeness_score = suite["cells"][0]["likeness"]
+    assert cell == {"quality": None, "likeness": likeness_score, "n": 2}  # baseline: scored, not recorded

@@ -125,8 +125,13 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 
 def dataset_photos(directory: Path, limit: int = 12) -> list[Path]:
-    """The prepared training images of a dataset (captions and other files are skipped)."""
+    """The prepared training images of a dataset: image files with a caption (.txt) beside them, which
+    leaves out the dataset's own contact sheet and anything else stored next to the images."""
     if not directory.is_dir():
         return []
-    photos = sorted(p for p in directory.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    photos = sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.with_suffix(".txt").is_file()
+    )
     return photos[:limit]

@@ -269,7 +269,7 @@ async def status(
 
     columns = len(options.get("seeds") or [1])
     sheet = state.settings.outputs_dir / "suites" / f"{suite_id}.png"
-    title = f"{suite['model_name']} test suite {suite_id} — columns: seeds {options.get('seeds')}"
+    title = f"{suite['model_name']} test suite {suite_id}, columns = seeds {options.get('seeds')}"
     await _score_likeness(state, report)
     report.columns, report.rows = await anyio.to_thread.run_sync(_draw, cells, sheet, columns, title, row_labels)
     store.execute(
