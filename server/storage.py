@@ -192,6 +192,8 @@ MIGRATIONS: list[tuple[int, str]] = [
             lora_scale     REAL,
             seed           INTEGER NOT NULL,
             prompt         TEXT NOT NULL,
+            endpoint       TEXT NOT NULL,           -- model reference, e.g. sid@v2
+            input_json     TEXT NOT NULL,           -- input_params for run_generation
             generation_id  TEXT,
             error          TEXT,
             PRIMARY KEY (suite_id, position)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from mcp import Client
 
+from server.app import create_server
 from server.config import Settings
 from tests.fake_fal import FakeFal
 from tests.helpers import call_ok
@@ -98,3 +100,29 @@ async def test_suite_status_finishes_what_run_suite_left_pending(
         "suite"
     ]
     assert again["sheet_path"] == done["sheet_path"] and len(fake_fal.submissions()) == 3
+
+
+async def test_images_not_submitted_in_time_are_submitted_by_suite_status(
+    make_settings: Callable[..., Settings], fake_fal: FakeFal
+) -> None:
+    settings = make_settings(tool_wait_seconds=2)
+    register_model(settings, lora_url=fake_fal.add_file("sid.safetensors", b"lora"))
+    fake_fal.inject(r"flux-lora/?$", "delay", method="POST", times=2, delay=1.0)  # slow submissions
+    async with Client(create_server(settings), mode="legacy") as client:
+        started = await call_ok(
+            client,
+            "quality_matrix",
+            {"action": "run_suite", "model": "sid", "scenarios": ["team-page"], "seeds": [1, 2, 3]},
+        )
+        suite = started["suite"]
+        assert suite["status"] == "running"
+        assert [c["status"] for c in suite["cells"]][-1] == "waiting" and len(fake_fal.submissions()) == 2
+        assert any("next suite_status" in w for w in suite["warnings"])
+        for _ in range(10):
+            suite = (
+                await call_ok(client, "quality_matrix", {"action": "suite_status", "suite_id": suite["suite_id"]})
+            )["suite"]
+            if suite["status"] == "completed":
+                break
+    assert suite["status"] == "completed" and len(fake_fal.submissions()) == 3
+    assert sorted(job.input["seed"] for job in fake_fal.submissions()) == [1, 2, 3]

@@ -37,7 +37,9 @@ class SuiteCell(BaseModel):
     seed: int
     label: str
     generation_id: str | None
-    status: str = Field(description="pending | queued | running | completed | failed | not_submitted")
+    status: str = Field(
+        description="waiting (not submitted yet) | pending | queued | running | completed | failed | not_submitted"
+    )
     file_path: str | None = None
     error: str | None = None
     likeness: float | None = None
@@ -77,7 +79,6 @@ async def start(
     wait_seconds: float,
     progress: ProgressFn,
 ) -> tuple[SuiteReport, list[bytes]]:
-    from tools.generation import run_generation
     from tools.library import render_for
 
     store = state.store
@@ -106,7 +107,7 @@ async def start(
                     {
                         "scenario": template.name,
                         "model_version": None if variant == "baseline" else version,
-                        "ref_version": version,
+                        "endpoint": f"{name}@v{version}",
                         "variant": variant,
                         "lora_scale": scale,
                         "seed": seed,
@@ -141,7 +142,7 @@ async def start(
         for position, cell in enumerate(plan):
             conn.execute(
                 "INSERT INTO test_suite_cells (suite_id, position, scenario, model_version, variant, lora_scale, seed, "
-                "prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "prompt, endpoint, input_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     suite_id,
                     position,
@@ -151,18 +152,45 @@ async def start(
                     cell["lora_scale"],
                     cell["seed"],
                     cell["prompt"],
+                    cell["endpoint"],
+                    to_json(cell["input"]),
                 ),
             )
 
-    deadline = time.monotonic() + wait_seconds
-    cost = 0.0
-    for position, cell in enumerate(plan):
-        await progress(50 * position / len(plan), f"submitting {position + 1}/{len(plan)}: {cell['row_label']}")
+    report, previews = await status(state, suite_id, wait_seconds, progress, first_call=True)
+    report.warnings = warnings + report.warnings
+    return report, previews
+
+
+async def _submit_waiting(
+    state: AppState, suite_id: str, deadline: float, progress: ProgressFn, *, first_call: bool
+) -> list[str]:
+    """Submit the suite's cells that have no generation yet, until `deadline`; returns warnings.
+
+    On the first call a refusal of the very first image (bad input, budget) deletes the suite and raises, so
+    nothing half-made is left behind. After the first image the remaining cost is checked against the budget.
+    """
+    from tools.costs import check_budget
+    from tools.generation import run_generation
+
+    store = state.store
+    waiting = store.query(
+        "SELECT * FROM test_suite_cells WHERE suite_id = ? AND generation_id IS NULL AND error IS NULL "
+        "ORDER BY position",
+        (suite_id,),
+    )
+    total = store.query_one("SELECT COUNT(*) AS n FROM test_suite_cells WHERE suite_id = ?", (suite_id,))["n"]
+    warnings: list[str] = []
+    for index, cell in enumerate(waiting):
+        if time.monotonic() >= deadline and index > 0:
+            warnings.append(f"{len(waiting) - index} image(s) will be submitted by the next suite_status call.")
+            break
+        await progress(40 * (total - len(waiting) + index) / total, f"submitting image {cell['position'] + 1}/{total}")
         try:
             output = await run_generation(
                 state,
-                endpoint=f"{name}@v{cell['ref_version']}",
-                input_params=cell["input"],
+                endpoint=cell["endpoint"],
+                input_params=from_json(cell["input_json"], {}),
                 category_hint="image",
                 scenario=cell["scenario"],
                 lora_scale=cell["lora_scale"],
@@ -170,53 +198,54 @@ async def start(
                 wait_seconds=0,
             )
         except ToolError as exc:
-            if position == 0:
+            if first_call and index == 0:
                 store.execute("DELETE FROM test_suites WHERE id = ?", (suite_id,))
                 raise
-            store.execute(
-                "UPDATE test_suite_cells SET error = ? WHERE suite_id = ? AND position >= ?",
-                (f"not submitted: {exc}", suite_id, position),
-            )
-            warnings.append(f"Stopped submitting after {position} image(s): {exc}")
+            _give_up(state, suite_id, cell["position"], str(exc))
+            warnings.append(f"Stopped submitting at image {cell['position'] + 1}: {exc}")
             break
         store.execute(
             "UPDATE test_suite_cells SET generation_id = ? WHERE suite_id = ? AND position = ?",
-            (output.generation_id, suite_id, position),
+            (output.generation_id, suite_id, cell["position"]),
         )
-        cost += output.estimated_cost_usd
-        if position == 0 and len(plan) > 1:
-            from tools.costs import check_budget
-
+        remaining = len(waiting) - index - 1
+        if first_call and index == 0 and remaining:
             try:
                 check_budget(
                     state.settings,
                     store,
-                    output.estimated_cost_usd * (len(plan) - 1),
-                    f"The remaining {len(plan) - 1} images of this test suite",
+                    output.estimated_cost_usd * remaining,
+                    f"The remaining {remaining} images of this test suite",
                 )
             except ToolError as exc:
-                store.execute(
-                    "UPDATE test_suite_cells SET error = ? WHERE suite_id = ? AND position >= 1",
-                    (f"not submitted: {exc}", suite_id),
-                )
+                _give_up(state, suite_id, cell["position"] + 1, str(exc))
                 warnings.append(f"Only the first image was submitted: {exc}")
                 break
-    report, previews = await status(state, suite_id, max(0.0, deadline - time.monotonic()), progress)
-    report.estimated_cost_usd = round(cost, 4)
-    report.warnings = warnings + report.warnings
-    return report, previews
+    return warnings
+
+
+def _give_up(state: AppState, suite_id: str, from_position: int, reason: str) -> None:
+    state.store.execute(
+        "UPDATE test_suite_cells SET error = ? WHERE suite_id = ? AND position >= ? AND generation_id IS NULL",
+        (f"not submitted: {reason}", suite_id, from_position),
+    )
 
 
 async def status(
-    state: AppState, suite_id: str, wait_seconds: float, progress: ProgressFn
+    state: AppState, suite_id: str, wait_seconds: float, progress: ProgressFn, *, first_call: bool = False
 ) -> tuple[SuiteReport, list[bytes]]:
-    """Refresh the suite's generations (waiting up to wait_seconds); build the sheet once all are done."""
+    """Submit what is still waiting, refresh the generations (up to wait_seconds), build the sheet when done."""
     store = state.store
     suite = store.query_one("SELECT * FROM test_suites WHERE id = ?", (suite_id,))
     if suite is None:
         raise ToolError(f"No test suite {suite_id!r}; run_suite returns the suite_id to pass here.")
     from tools.generation import generation_status
 
+    deadline = time.monotonic() + wait_seconds
+    # submitting gets most of the budget; polling what was submitted gets the rest
+    warnings = await _submit_waiting(
+        state, suite_id, time.monotonic() + 0.7 * wait_seconds, progress, first_call=first_call
+    )
     rows = store.query("SELECT * FROM test_suite_cells WHERE suite_id = ? ORDER BY position", (suite_id,))
     cells = [
         SuiteCell(
@@ -228,12 +257,11 @@ async def status(
             seed=row["seed"],
             label=f"{_variant_label(row['variant'], row['model_version'], row['lora_scale'])} seed {row['seed']}",
             generation_id=row["generation_id"],
-            status="pending" if row["generation_id"] else "not_submitted",
+            status="pending" if row["generation_id"] else ("not_submitted" if row["error"] else "waiting"),
             error=row["error"],
         )
         for row in rows
     ]
-    deadline = time.monotonic() + wait_seconds
     while True:
         open_cells = [c for c in cells if c.generation_id and c.status not in TERMINAL]
         for cell in open_cells:
@@ -242,27 +270,39 @@ async def status(
             cell.error = output.error or cell.error
             if output.files:
                 cell.file_path = output.files[0].path
-        done = len(cells) - sum(1 for c in cells if c.generation_id and c.status not in TERMINAL)
-        await progress(50 + 50 * done / max(len(cells), 1), f"{done}/{len(cells)} images done")
-        if done == len(cells) or time.monotonic() >= deadline:
+        done = sum(1 for c in cells if c.status in TERMINAL or c.status == "not_submitted")
+        await progress(40 + 60 * done / max(len(cells), 1), f"{done}/{len(cells)} images done")
+        if all(c.status in TERMINAL or not c.generation_id for c in cells) or time.monotonic() >= deadline:
             break
         await anyio.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
 
     pending = [c.generation_id or "" for c in cells if c.generation_id and c.status not in TERMINAL]
+    ids = [c.generation_id for c in cells if c.generation_id]
+    marks = ", ".join("?" * len(ids))
+    cost_row = (
+        store.query_one(f"SELECT COALESCE(SUM(estimated_cost), 0) AS total FROM generations WHERE id IN ({marks})", ids)
+        if ids
+        else None
+    )
+    cost = float(cost_row["total"]) if cost_row else 0.0
+    waiting = sum(1 for c in cells if c.status == "waiting")
     options = from_json(suite["options_json"], {})
     row_labels = _row_labels(cells, len(options.get("seeds") or [1]))
     report = SuiteReport(
         suite_id=suite_id,
         model_name=suite["model_name"],
-        status="running" if pending else "completed",
+        status="running" if pending or waiting else "completed",
         cells=cells,
         pending=pending,
         row_labels=row_labels,
+        estimated_cost_usd=round(cost, 4),
         message="",
+        warnings=warnings,
     )
-    if pending:
+    if report.status == "running":
+        done = len(cells) - len(pending) - waiting
         report.message = (
-            f"{len(cells) - len(pending)}/{len(cells)} images done. Call quality_matrix action=suite_status "
+            f"{done}/{len(cells)} images done ({waiting} not submitted yet). Call quality_matrix action=suite_status "
             f"suite_id={suite_id} in a minute for the contact sheet."
         )
         return report, []
@@ -270,7 +310,10 @@ async def status(
     columns = len(options.get("seeds") or [1])
     sheet = state.settings.outputs_dir / "suites" / f"{suite_id}.png"
     title = f"{suite['model_name']} test suite {suite_id}, columns = seeds {options.get('seeds')}"
-    await _score_likeness(state, report)
+    if suite["status"] == "completed":  # scored when it first completed: read the recorded scores back
+        _recorded_likeness(state, report)
+    else:
+        await _score_likeness(state, report)
     report.columns, report.rows = await anyio.to_thread.run_sync(_draw, cells, sheet, columns, title, row_labels)
     store.execute(
         "UPDATE test_suites SET status = 'completed', sheet_path = ?, columns = ?, rows = ?, "
@@ -320,6 +363,16 @@ def _preview(sheet: Path) -> bytes | None:
         if len(data) <= PREVIEW_BUDGET:
             return data
     return None
+
+
+def _recorded_likeness(state: AppState, report: SuiteReport) -> None:
+    for cell in report.cells:
+        if cell.generation_id:
+            row = state.store.query_one(
+                "SELECT likeness FROM evaluations WHERE generation_id = ? AND likeness_method = ?",
+                (cell.generation_id, likeness.METHOD),
+            )
+            cell.likeness = row["likeness"] if row else None
 
 
 async def _score_likeness(state: AppState, report: SuiteReport) -> None:
