@@ -167,6 +167,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX cost_by_day ON cost_ledger (day);
         """,
     ),
+    (
+        4,
+        """
+        ALTER TABLE generations ADD COLUMN meta_json TEXT NOT NULL DEFAULT '{}';  -- warnings, loras, timings, nsfw
+        CREATE INDEX generations_by_batch ON generations (batch_id);
+        """,
+    ),
 ]
 
 
