@@ -13,7 +13,7 @@ from server.app import create_server
 from server.config import Settings
 from server.storage import Store
 from tests.fake_fal import FakeFal
-from tests.helpers import call_ok
+from tests.helpers import call_error, call_ok
 from tools.registry import register_version
 
 pytestmark = pytest.mark.anyio
@@ -66,3 +66,290 @@ async def test_guide_call_resolves_registered_model_to_lora_endpoint(settings: S
         assert Path(f["path"]).is_file()
         assert f["seed"] == gen["seed"]
     print(json.dumps(gen["files"], indent=1))
+
+
+async def test_raw_endpoints_pass_through_and_warn(client: Client, fake_fal: FakeFal) -> None:
+    # An endpoint the server does not know: input sent exactly as given, outputs read by category_hint.
+    params = {"prompt": "a drone shot of a coast", "duration": "5s", "whatever": [1, 2]}
+    result = await call_ok(
+        client,
+        "execute_custom_model",
+        {"endpoint": "someone/coast-video-model", "input_params": params, "category_hint": "video"},
+    )
+    (job,) = fake_fal.submissions("someone/coast-video-model")
+    assert job.input == params
+    gen = result["generations"][0]
+    assert gen["endpoint"] == "someone/coast-video-model" and gen["model_name"] is None
+    assert gen["files"][0]["path"].endswith(".mp4") and Path(gen["files"][0]["path"]).is_file()
+    assert any("not in the endpoint table" in w for w in gen["warnings"])
+
+    # A known endpoint that ignores LoRAs: the LoRA and the negative prompt are dropped, and said so.
+    result = await call_ok(
+        client,
+        "execute_custom_model",
+        {
+            "endpoint": "fal-ai/flux/dev",
+            "input_params": {
+                "prompt": "a lighthouse",
+                "negative_prompt": "blurry",
+                "loras": [{"path": "https://example.invalid/x.safetensors", "scale": 1}],
+                "steps": 20,
+                "cfg_scale": 4,
+                "width": 512,
+                "height": 768,
+                "image_format": "png",
+            },
+        },
+    )
+    (job,) = fake_fal.submissions("fal-ai/flux/dev")
+    assert "loras" not in job.input and "negative_prompt" not in job.input
+    assert job.input["num_inference_steps"] == 20 and job.input["guidance_scale"] == 4
+    assert job.input["image_size"] == {"width": 512, "height": 768} and job.input["output_format"] == "png"
+    warnings = " ".join(result["generations"][0]["warnings"])
+    assert "ignores LoRAs" in warnings and "negative_prompt" in warnings and "'steps'" in warnings
+    file = result["generations"][0]["files"][0]
+    assert (file["width"], file["height"]) == (512, 768) and file["path"].endswith(".png")
+
+
+async def test_registered_model_can_never_send_its_lora_to_an_endpoint_that_ignores_it(
+    settings: Settings, fake_fal: FakeFal
+) -> None:
+    _register_sid(settings, fake_fal, base_endpoint="fal-ai/flux/dev")
+    async with Client(create_server(settings), mode="legacy") as client:
+        text = await call_error(
+            client, "execute_custom_model", {"endpoint": "sid-custom-model", "input_params": GUIDE_PARAMS}
+        )
+    assert "ignores LoRAs" in text and "fal-ai/flux-lora" in text
+    assert fake_fal.submissions() == []
+
+
+async def test_invalid_input_lists_every_bad_field_and_spends_nothing(client: Client, fake_fal: FakeFal) -> None:
+    text = await call_error(
+        client,
+        "execute_custom_model",
+        {
+            "endpoint": "fal-ai/flux-lora",
+            "input_params": {
+                "prompt": "x",
+                "num_images": 9,
+                "num_inference_steps": 80,
+                "guidance_scale": -2,
+                "image_size": "huge",
+                "output_format": "gif",
+                "seed": -1,
+                "enable_safety_checker": "no",
+            },
+        },
+    )
+    for fragment in (
+        "num_images=9",
+        "1 to 4",
+        "num_inference_steps=80",
+        "1 to 50",
+        "guidance_scale=-2",
+        "image_size='huge'",
+        "output_format='gif'",
+        "jpeg, png",
+        "seed=-1",
+        "enable_safety_checker",
+    ):
+        assert fragment in text, fragment
+    assert fake_fal.submissions() == []
+    report = await call_ok(client, "cost_report", {})
+    assert report["totals"]["total_usd"] == 0
+
+
+async def test_model_versions_lora_scale_baseline_and_local_lora_upload(
+    settings: Settings, fake_fal: FakeFal, tmp_path: Path
+) -> None:
+    url_v1 = _register_sid(settings, fake_fal)
+    local = tmp_path / "v2.safetensors"
+    local.write_bytes(b"local-lora-v2")
+    _register_sid(settings, fake_fal, lora_url=None, lora_path=str(local), trigger_word="sidv2")
+    async with Client(create_server(settings), mode="legacy") as client:
+        v1 = await call_ok(
+            client,
+            "execute_custom_model",
+            {"endpoint": "sid-custom-model@v1", "input_params": {"prompt": "sidxyz hiking", "lora_scale": 0.6}},
+        )
+        latest = await call_ok(
+            client, "execute_custom_model", {"endpoint": "sid-custom-model", "input_params": {"prompt": "portrait"}}
+        )
+        baseline = await call_ok(
+            client,
+            "execute_custom_model",
+            {"endpoint": "sid-custom-model", "input_params": {"prompt": "portrait"}, "use_lora": False},
+        )
+        text = await call_error(
+            client, "execute_custom_model", {"endpoint": "sid-custom-model@v7", "input_params": {"prompt": "x"}}
+        )
+        assert "no version 7" in text
+        text = await call_error(
+            client, "execute_custom_model", {"endpoint": "sid-custom-modle", "input_params": {"prompt": "x"}}
+        )
+        assert "sid-custom-model" in text
+    first, second, third = fake_fal.submissions("fal-ai/flux-lora")
+    assert first.input["loras"] == [{"path": url_v1, "scale": 0.6}] and first.input["prompt"] == "sidxyz hiking"
+    assert v1["generations"][0]["trigger_word_inserted"] is False
+    # v2 only has a local file: it is uploaded to fal storage once and that URL is used.
+    uploaded = second.input["loras"][0]["path"]
+    assert uploaded.startswith(fake_fal.base + "/files/") and uploaded.endswith("v2.safetensors")
+    assert second.input["prompt"] == "sidv2, portrait" and latest["generations"][0]["model_version"] == 2
+    # Baseline: same endpoint and prompt, no LoRA; named so it is not mistaken for a LoRA output.
+    assert "loras" not in third.input and third.input["prompt"] == "sidv2, portrait"
+    assert baseline["generations"][0]["lora_applied"] is False
+    assert "-nolora_" in baseline["generations"][0]["files"][0]["path"]
+
+
+async def _wait_for_row(settings: Settings, generation_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
+    """Watch the database (not the tools) until the background poller has moved the row."""
+    import anyio
+
+    store = Store(settings.db_path)
+    try:
+        with anyio.fail_after(timeout):
+            while True:
+                row = store.query_one("SELECT * FROM generations WHERE id = ?", (generation_id,))
+                if row is not None and row["status"] == status:
+                    return row
+                await anyio.sleep(0.1)
+    finally:
+        store.close()
+
+
+async def test_long_job_returns_an_id_then_completes(settings: Settings, fake_fal: FakeFal) -> None:
+    _register_sid(settings, fake_fal)
+    fake_fal.script("fal-ai/flux-lora", queue_polls=10**6)
+    async with Client(create_server(settings), mode="legacy") as client:
+        seen: list[tuple[float, str | None]] = []
+
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            seen.append((progress, message))
+
+        first = await call_ok(
+            client,
+            "execute_custom_model",
+            {"endpoint": GUIDE_ENDPOINT, "input_params": GUIDE_PARAMS, "wait_seconds": 1},
+            progress_callback=on_progress,
+        )
+        gen = first["generations"][0]
+        assert first["status"] == "pending" and gen["status"] == "queued" and gen["files"] == []
+        assert "generation_status" in first["next_step"]
+        assert any("queued" in (message or "") for _, message in seen)
+        still = await call_ok(client, "generation_status", {"generation_id": gen["generation_id"]})
+        assert still["generations"][0]["status"] == "queued"
+
+        (job,) = fake_fal.submissions("fal-ai/flux-lora")
+        fake_fal.finish(job.request_id)
+        done = await call_ok(client, "generation_status", {"generation_id": gen["generation_id"], "wait_seconds": 5})
+    out = done["generations"][0]
+    assert done["status"] == "completed" and out["status"] == "completed" and len(out["files"]) == 2
+    assert all(Path(f["path"]).is_file() for f in out["files"])
+    assert out["seed"] == job.input["seed"] and done["previews"] == 2
+
+
+async def test_background_poller_finishes_jobs_across_a_restart(settings: Settings, fake_fal: FakeFal) -> None:
+    fake_fal.script("fal-ai/flux-lora", queue_polls=10**6)
+    async with Client(create_server(settings), mode="legacy") as client:
+        first = await call_ok(
+            client,
+            "execute_custom_model",
+            {"endpoint": "fal-ai/flux-lora", "input_params": {"prompt": "a red kite"}, "wait_seconds": 0.5},
+        )
+    generation_id = first["generations"][0]["generation_id"]
+    (job,) = fake_fal.submissions("fal-ai/flux-lora")
+    fake_fal.finish(job.request_id)
+    # A new server on the same data dir: nobody calls a tool, the poller alone fetches and saves the result.
+    async with Client(create_server(settings), mode="legacy") as client:
+        row = await _wait_for_row(settings, generation_id, "completed")
+        assert json.loads(row["result_json"])["images"]
+        status = await call_ok(client, "generation_status", {"generation_id": generation_id})
+    (file,) = status["generations"][0]["files"]
+    assert Path(file["path"]).is_file() and status["status"] == "completed"
+    assert len(fake_fal.submissions()) == 1  # never resubmitted
+
+
+async def test_batch_runs_concurrently_and_reports_the_failing_item(settings: Settings, fake_fal: FakeFal) -> None:
+    _register_sid(settings, fake_fal)
+    fake_fal.inject(r"^/queue/fal-ai/flux-lora$", method="POST", status=500, times=1)  # first submission fails
+    async with Client(create_server(settings), mode="legacy") as client:
+        result = await call_ok(
+            client,
+            "execute_custom_model",
+            {
+                "endpoint": "sid-custom-model",
+                "input_params": {"image_size": "square"},
+                "batch": ["on a beach", {"prompt": "in a cafe", "scenario": "cafe"}, "at a desk"],
+                "seeds": [1, 2],
+            },
+        )
+        assert result["status"] == "partial" and result["failed"] == 1 and result["completed"] == 5
+        assert result["batch_id"].startswith("batch_")
+        failed = [g for g in result["generations"] if g["status"] == "failed"]
+        assert "HTTP 500" in failed[0]["error"] and failed[0]["files"] == []
+        ok = [g for g in result["generations"] if g["status"] == "completed"]
+        assert all(Path(g["files"][0]["path"]).is_file() for g in ok)
+        assert {g["seed"] for g in ok} <= {1, 2}
+        assert any(g["scenario"] == "cafe" and "_cafe_seed" in g["files"][0]["path"] for g in ok)
+        again = await call_ok(client, "generation_status", {"batch_id": result["batch_id"]})
+        assert again["completed"] == 5 and again["failed"] == 1
+        report = await call_ok(client, "cost_report", {"days": 7})
+    # Five submitted generations of one 512x512 image at $0.035/MP: the failed submit cost nothing.
+    assert report["totals"]["by_model"] == {"sid-custom-model": pytest.approx(5 * 0.035)}
+    assert report["by_endpoint"] == {"fal-ai/flux-lora": pytest.approx(5 * 0.035)}
+    assert sum(report["totals"]["by_day"].values()) == pytest.approx(5 * 0.035) and report["generations"] == 6
+
+
+async def test_four_square_hd_images_stay_well_under_one_megabyte(client: Client, fake_fal: FakeFal) -> None:
+    result = await client.call_tool(
+        "execute_custom_model",
+        {
+            "endpoint": "fal-ai/flux-lora",
+            "input_params": {
+                "prompt": "four portraits",
+                "image_size": "square_hd",
+                "num_images": 4,
+                "output_format": "png",
+            },
+        },
+    )
+    assert not result.is_error
+    size = len(result.model_dump_json(by_alias=True))
+    print(f"result with 4 x 1024x1024 PNG outputs: {size} bytes serialized")
+    assert size < 1_000_000
+    gen = result.structured_content["generations"][0]
+    assert len(gen["files"]) == 4 and sum(1 for block in result.content if block.type == "image") == 4
+    assert all(Path(f["path"]).stat().st_size > 0 for f in gen["files"])
+    assert gen["estimated_cost_usd"] == pytest.approx(4 * 0.035)
+
+
+async def test_reproduce_reruns_the_recorded_request_exactly(settings: Settings, fake_fal: FakeFal) -> None:
+    _register_sid(settings, fake_fal)
+    async with Client(create_server(settings), mode="legacy") as client:
+        original = await call_ok(
+            client,
+            "execute_custom_model",
+            {"endpoint": GUIDE_ENDPOINT, "input_params": GUIDE_PARAMS, "scenario": "headshot"},
+        )
+        source = original["generations"][0]
+        again = await call_ok(client, "reproduce_generation", {"generation_id": source["generation_id"]})
+    first, second = fake_fal.submissions("fal-ai/flux-lora")
+    assert second.input == first.input and second.endpoint == first.endpoint
+    copy = again["generations"][0]
+    assert copy["reproduces"] == source["generation_id"] and copy["seed"] == source["seed"]
+    assert copy["model_name"] == "sid-custom-model" and copy["model_version"] == 1
+    for a, b in zip(source["files"], copy["files"], strict=True):
+        assert a["path"] != b["path"]  # a new, non-colliding file name
+        assert Path(a["path"]).read_bytes() == Path(b["path"]).read_bytes()
+
+
+async def test_budget_is_checked_before_submitting(make_settings: Any, fake_fal: FakeFal) -> None:
+    settings = make_settings(max_cost_per_call_usd=0.1)
+    async with Client(create_server(settings), mode="legacy") as client:
+        text = await call_error(
+            client,
+            "execute_custom_model",
+            {"endpoint": "fal-ai/flux-lora", "input_params": {"prompt": "x", "num_images": 4}},
+        )
+    assert "$0.14" in text and "per-call cap" in text
+    assert fake_fal.submissions() == []

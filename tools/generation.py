@@ -113,6 +113,8 @@ async def plan_generation(
     params = dict(input_params)
     warnings: list[str] = []
     model = registry.find(state.store, requested)
+    if model is None and "/" not in requested:  # fal ids are owner/alias[/path]: this can only mean a model name
+        registry.resolve(state.store, requested)
     lora_applied = trigger_inserted = False
     if model is not None:
         target, spec = _model_target(model, params, warnings)
