@@ -300,26 +300,48 @@ async def test_batch_runs_concurrently_and_reports_the_failing_item(settings: Se
     assert sum(report["totals"]["by_day"].values()) == pytest.approx(5 * 0.035) and report["generations"] == 6
 
 
+def _noisy_jpeg(seed: int) -> bytes:
+    """A 1024x1024 photo-like worst case for compression: random noise (~1 MB as a JPEG)."""
+    import io
+    import random
+
+    from PIL import Image
+
+    img = Image.frombytes("RGB", (1024, 1024), random.Random(seed).randbytes(1024 * 1024 * 3))
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
 async def test_four_square_hd_images_stay_well_under_one_megabyte(client: Client, fake_fal: FakeFal) -> None:
+    def noisy_result(job: Any) -> dict[str, Any]:
+        images = [
+            {
+                "url": fake_fal.add_file(f"noise_{i}.jpg", _noisy_jpeg(i), "image/jpeg"),
+                "width": 1024,
+                "height": 1024,
+                "content_type": "image/jpeg",
+            }
+            for i in range(job.input["num_images"])
+        ]
+        return {"images": images, "seed": job.input["seed"], "has_nsfw_concepts": [False] * 4, "timings": {}}
+
+    fake_fal.script("fal-ai/flux-lora", result=noisy_result)
     result = await client.call_tool(
         "execute_custom_model",
         {
             "endpoint": "fal-ai/flux-lora",
-            "input_params": {
-                "prompt": "four portraits",
-                "image_size": "square_hd",
-                "num_images": 4,
-                "output_format": "png",
-            },
+            "input_params": {"prompt": "four portraits", "image_size": "square_hd", "num_images": 4},
         },
     )
     assert not result.is_error
-    size = len(result.model_dump_json(by_alias=True))
-    print(f"result with 4 x 1024x1024 PNG outputs: {size} bytes serialized")
-    assert size < 1_000_000
     gen = result.structured_content["generations"][0]
+    on_disk = sum(Path(f["path"]).stat().st_size for f in gen["files"])
+    size = len(result.model_dump_json(by_alias=True))
+    print(f"4 x 1024x1024 outputs: {on_disk} bytes on disk, tool result {size} bytes serialized")
+    assert on_disk > 3_000_000 and size < 1_000_000
     assert len(gen["files"]) == 4 and sum(1 for block in result.content if block.type == "image") == 4
-    assert all(Path(f["path"]).stat().st_size > 0 for f in gen["files"])
+    assert [(f["width"], f["height"]) for f in gen["files"]] == [(1024, 1024)] * 4
     assert gen["estimated_cost_usd"] == pytest.approx(4 * 0.035)
 
 

@@ -112,7 +112,9 @@ async def plan_generation(
         raise ToolError(f"lora_scale={lora_scale} is out of range: use 0-4 (1.0 = as trained).")
     params = dict(input_params)
     warnings: list[str] = []
-    model = registry.find(state.store, requested)
+    await _upload_local_files(state, params, warnings)
+    # A known endpoint id always means that endpoint, even if a model happens to share its last segment.
+    model = None if endpoints.get(requested) is not None else registry.find(state.store, requested)
     if model is None and "/" not in requested:  # fal ids are owner/alias[/path]: this can only mean a model name
         registry.resolve(state.store, requested)
     lora_applied = trigger_inserted = False
@@ -223,6 +225,26 @@ def _ensure_trigger(params: dict[str, Any], trigger: str, warnings: list[str]) -
     params["prompt"] = f"{trigger}, {prompt.strip()}"
     warnings.append(f"Trigger word {trigger!r} was missing from the prompt and was added at the start.")
     return True
+
+
+async def _upload_local_files(state: AppState, params: dict[str, Any], warnings: list[str]) -> None:
+    """`*_url` inputs given as local file paths (e.g. image_url for image to image) are uploaded to fal storage."""
+    for name, value in list(params.items()):
+        if (
+            not name.endswith("_url")
+            or not isinstance(value, str)
+            or value.startswith(("http://", "https://", "data:"))
+        ):
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file():
+            continue
+        try:
+            url, _ = await state.fal.upload_file_once(state.store, path)
+        except FalError as exc:
+            raise ToolError(f"Could not upload {path} for {name}: {exc.message}") from exc
+        params[name] = url
+        warnings.append(f"{name}: the local file {path.name} was uploaded to fal storage and sent as its URL.")
 
 
 async def _lora_url(state: AppState, model: ModelVersion) -> str:
@@ -467,17 +489,19 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
 
     async def fetch(index: int, item: outputs.FoundFile) -> None:
         ext = outputs.extension(item.url, item.content_type, row["category"])
-        dest = outputs.reserve(folder, f"{stem}_{index}", ext)
         path = ""
         content_type = item.content_type
         width, height = item.width, item.height
         try:
+            dest = outputs.reserve(folder, f"{stem}_{index}", ext)
             got, got_type = await outputs.download(state.fal, item.url, dest)
             path, content_type = str(got), content_type or got_type
             if row["category"] == "image" and (width is None or height is None):
                 width, height = await anyio.to_thread.run_sync(outputs.image_size_of, got)
         except FalError as exc:
             failures.append(f"file {index}: {exc.message}")
+        except OSError as exc:
+            failures.append(f"file {index}: could not write to {folder} ({exc})")
         files[index] = OutputFile(
             path=path, url=item.url, content_type=content_type, width=width, height=height, seed=seed
         )
@@ -776,18 +800,26 @@ async def poll_generations(state: AppState) -> None:
     )
     for row in due:
         try:
-            status = await state.fal.status(row["endpoint"], row["fal_request_id"], with_logs=False)
-        except FalError as exc:
-            if exc.retryable:
-                _backoff(state, row)
-            else:
-                _fail(state, row["id"], exc.message)
-            continue
-        if status.state == "completed":
-            await finalize(state, row["id"], status)
-        else:
-            _record_status(state, row["id"], status)
+            await _poll_one(state, row)
+        except Exception:  # one bad row must not starve the others; it is retried after a backoff
+            log.exception("polling generation %s failed", row["id"])
             _backoff(state, row)
+
+
+async def _poll_one(state: AppState, row: dict[str, Any]) -> None:
+    try:
+        status = await state.fal.status(row["endpoint"], row["fal_request_id"], with_logs=False)
+    except FalError as exc:
+        if exc.retryable:
+            _backoff(state, row)
+        else:
+            _fail(state, row["id"], exc.message)
+        return
+    if status.state == "completed":
+        await finalize(state, row["id"], status)
+    else:
+        _record_status(state, row["id"], status)
+        _backoff(state, row)
 
 
 POLLERS: tuple = (poll_generations,)
