@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +376,56 @@ async def test_budget_is_checked_before_submitting(make_settings: Any, fake_fal:
         )
     assert "$0.14" in text and "per-call cap" in text
     assert fake_fal.submissions() == []
+
+
+async def test_failed_job_is_an_error_and_stays_recorded(client: Client, fake_fal: FakeFal) -> None:
+    fake_fal.script("fal-ai/flux-lora", fail_with="CUDA out of memory")
+    text = await call_error(
+        client, "execute_custom_model", {"endpoint": "fal-ai/flux-lora", "input_params": {"prompt": "x"}}
+    )
+    assert "CUDA out of memory" in text
+    generation_id = re.search(r"gen_[0-9a-f]{12}", text).group(0)  # type: ignore[union-attr]
+    status = await call_ok(client, "generation_status", {"generation_id": generation_id})
+    assert status["status"] == "failed" and "CUDA out of memory" in status["generations"][0]["error"]
+
+
+async def test_image_to_image_with_a_local_photo_and_sd_endpoint_names(
+    settings: Settings, fake_fal: FakeFal, tmp_path: Path
+) -> None:
+    _register_sid(settings, fake_fal)
+    photo = tmp_path / "me.jpg"
+    photo.write_bytes(_noisy_jpeg(7)[:5000])
+    async with Client(create_server(settings), mode="legacy") as client:
+        result = await call_ok(
+            client,
+            "execute_custom_model",
+            {
+                "endpoint": "sid-custom-model",
+                "input_params": {"prompt": "sidxyz as a painting", "image_url": str(photo)},
+            },
+        )
+        sd = await call_ok(
+            client,
+            "execute_custom_model",
+            {
+                "endpoint": "fal-ai/lora",
+                "input_params": {
+                    "model_name": "stabilityai/stable-diffusion-xl-base-1.0",
+                    "prompt": "a cat",
+                    "negative_prompt": "blurry",
+                    "output_format": "png",
+                    "cfg_scale": 7,
+                },
+            },
+        )
+        listing = await client.read_resource("fal-video://endpoints")
+    (img2img,) = fake_fal.submissions("fal-ai/flux-lora/image-to-image")
+    assert img2img.input["image_url"].startswith(fake_fal.base + "/files/") and img2img.input["loras"]
+    assert result["generations"][0]["endpoint"] == "fal-ai/flux-lora/image-to-image"
+    assert photo.read_bytes() == _noisy_jpeg(7)[:5000]  # the user's file is untouched
+    (job,) = fake_fal.submissions("fal-ai/lora")
+    assert job.input["negative_prompt"] == "blurry" and job.input["image_format"] == "png"
+    assert "output_format" not in job.input and job.input["guidance_scale"] == 7
+    assert sd["generations"][0]["files"][0]["path"].endswith(".png")
+    text = listing.contents[0].text
+    assert "`fal-ai/flux-lora`" in text and "$0.035/MP" in text and "(estimate)" in text
