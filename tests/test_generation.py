@@ -202,7 +202,9 @@ async def test_model_versions_lora_scale_baseline_and_local_lora_upload(
     assert "-nolora_" in baseline["generations"][0]["files"][0]["path"]
 
 
-async def _wait_for_row(settings: Settings, generation_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
+async def _wait_for_row(
+    settings: Settings, generation_id: str, status: str, until: Any = None, timeout: float = 10.0
+) -> dict[str, Any]:
     """Watch the database (not the tools) until the background poller has moved the row."""
     import anyio
 
@@ -211,7 +213,7 @@ async def _wait_for_row(settings: Settings, generation_id: str, status: str, tim
         with anyio.fail_after(timeout):
             while True:
                 row = store.query_one("SELECT * FROM generations WHERE id = ?", (generation_id,))
-                if row is not None and row["status"] == status:
+                if row is not None and row["status"] == status and (until is None or until(row)):
                     return row
                 await anyio.sleep(0.1)
     finally:
@@ -259,9 +261,13 @@ async def test_background_poller_finishes_jobs_across_a_restart(settings: Settin
         )
     generation_id = first["generations"][0]["generation_id"]
     (job,) = fake_fal.submissions("fal-ai/flux-lora")
-    fake_fal.finish(job.request_id)
-    # A new server on the same data dir: nobody calls a tool, the poller alone fetches and saves the result.
+    # A new server on the same data dir: nobody calls a tool, the poller alone watches, backs off, and finally
+    # fetches and saves the result.
     async with Client(create_server(settings), mode="legacy") as client:
+        row = await _wait_for_row(
+            settings, generation_id, "queued", until=lambda r: r["poll_interval"] >= settings.poll_max_seconds
+        )
+        fake_fal.finish(job.request_id)
         row = await _wait_for_row(settings, generation_id, "completed")
         assert json.loads(row["result_json"])["images"]
         status = await call_ok(client, "generation_status", {"generation_id": generation_id})

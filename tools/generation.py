@@ -117,46 +117,14 @@ async def plan_generation(
     model = None if endpoints.get(requested) is not None else registry.find(state.store, requested)
     if model is None and "/" not in requested:  # fal ids are owner/alias[/path]: this can only mean a model name
         registry.resolve(state.store, requested)
-    lora_applied = trigger_inserted = False
+    trigger_inserted = False
     if model is not None:
         target, spec = _model_target(model, params, warnings)
-        scale = _pop_scale(params, warnings)
-        scale = lora_scale if lora_scale is not None else scale if scale is not None else model.lora_scale
         trigger_inserted = _ensure_trigger(params, model.trigger_word, warnings)
-        extra = params.pop("loras", None)
-        if use_lora:
-            path = await _lora_url(state, model)
-            params["loras"] = [{"path": path, "scale": scale}]
-            if isinstance(extra, list) and extra:
-                params["loras"] += extra
-                warnings.append(f"{len(extra)} extra LoRA(s) from input_params were stacked after {model.model_name}.")
-            lora_applied = True
-        else:
-            warnings.append(
-                f"Baseline run: {model.model_name} v{model.version}'s LoRA was NOT applied (use_lora=false); same "
-                f"endpoint {target} and prompt, for comparison."
-            )
-            if extra:
-                warnings.append("loras in input_params were not sent because use_lora=false.")
+        lora_applied = await _apply_model_lora(state, model, params, warnings, lora_scale, use_lora, target)
     else:
         target, spec = requested, endpoints.get(requested)
-        scale = _pop_scale(params, warnings) if spec is not None else None
-        scale = lora_scale if lora_scale is not None else scale
-        loras = params.get("loras")
-        if not use_lora and loras:
-            params.pop("loras")
-            warnings.append("loras in input_params were not sent because use_lora=false.")
-        elif isinstance(loras, list) and loras:
-            if scale is not None:
-                params["loras"] = [{**item, "scale": scale} if isinstance(item, dict) else item for item in loras]
-            if spec is None:
-                warnings.append(
-                    f"{target} is not in the endpoint table, so it is unknown whether it applies LoRAs; "
-                    "registered models are sent to their LoRA endpoint automatically."
-                )
-            lora_applied = spec is not None and spec.accepts_lora
-        elif scale is not None:
-            warnings.append("A LoRA scale was given but no LoRA is used; it was ignored.")
+        lora_applied = _apply_raw_loras(target, spec, params, warnings, lora_scale, use_lora)
     kind = spec.kind if spec is not None else (category_hint or "image")
     if spec is not None and category_hint and category_hint != spec.kind:
         warnings.append(f"category_hint={category_hint!r} ignored: {target} produces {spec.kind}.")
@@ -181,6 +149,64 @@ async def plan_generation(
         trigger_inserted=trigger_inserted,
         scenario=scenario,
     )
+
+
+async def _apply_model_lora(
+    state: AppState,
+    model: ModelVersion,
+    params: dict[str, Any],
+    warnings: list[str],
+    lora_scale: float | None,
+    use_lora: bool,
+    target: str,
+) -> bool:
+    """loras = [the model's LoRA] (+ any extra ones given), or none for a baseline run. True if applied."""
+    given = _pop_scale(params, warnings)
+    scale = lora_scale if lora_scale is not None else given if given is not None else model.lora_scale
+    extra = params.pop("loras", None)
+    if not use_lora:
+        warnings.append(
+            f"Baseline run: {model.model_name} v{model.version}'s LoRA was NOT applied (use_lora=false); same "
+            f"endpoint {target} and prompt, for comparison."
+        )
+        if extra:
+            warnings.append("loras in input_params were not sent because use_lora=false.")
+        return False
+    params["loras"] = [{"path": await _lora_url(state, model), "scale": scale}]
+    if isinstance(extra, list) and extra:
+        params["loras"] += extra
+        warnings.append(f"{len(extra)} extra LoRA(s) from input_params were stacked after {model.model_name}.")
+    return True
+
+
+def _apply_raw_loras(
+    target: str,
+    spec: endpoints.EndpointSpec | None,
+    params: dict[str, Any],
+    warnings: list[str],
+    lora_scale: float | None,
+    use_lora: bool,
+) -> bool:
+    """LoRAs given by hand to a raw endpoint: scaled, kept, or (use_lora=false) removed. True if applied."""
+    given = _pop_scale(params, warnings) if spec is not None else None  # unknown endpoints: input untouched
+    scale = lora_scale if lora_scale is not None else given
+    loras = params.get("loras")
+    if not use_lora and loras:
+        params.pop("loras")
+        warnings.append("loras in input_params were not sent because use_lora=false.")
+        return False
+    if not (isinstance(loras, list) and loras):
+        if scale is not None:
+            warnings.append("A LoRA scale was given but no LoRA is used; it was ignored.")
+        return False
+    if scale is not None:
+        params["loras"] = [{**item, "scale": scale} if isinstance(item, dict) else item for item in loras]
+    if spec is None:
+        warnings.append(
+            f"{target} is not in the endpoint table, so it is unknown whether it applies LoRAs; "
+            "registered models are sent to their LoRA endpoint automatically."
+        )
+    return spec is not None and spec.accepts_lora  # a known endpoint that ignores LoRAs drops them in normalize
 
 
 def _model_target(
