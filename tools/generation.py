@@ -417,7 +417,7 @@ async def submit(state: AppState, plan: Plan, *, batch_id: str | None = None, ho
 
 async def wait_for(state: AppState, generation_id: str, deadline: float, progress: ProgressFn | None) -> None:
     """Poll one generation until it is finished or the deadline passes; hand it to the poller if unfinished."""
-    interval = 0.2
+    interval = 0.1  # fal-client itself polls every 0.1 s; back off quickly from there
     while True:
         row = _row(state, generation_id)
         if row["status"] in TERMINAL or row["fal_request_id"] is None:
