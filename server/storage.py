@@ -167,6 +167,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX cost_by_day ON cost_ledger (day);
         """,
     ),
+    (
+        3,
+        """
+        ALTER TABLE trainings ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}';  -- trigger word, concepts, notes
+        ALTER TABLE trainings ADD COLUMN first_step INTEGER;                       -- first progress seen, for ETA
+        ALTER TABLE trainings ADD COLUMN first_step_at REAL;
+        """,
+    ),
 ]
 
 
