@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
-from server.storage import from_json, new_id, to_json, utc_now
+from server.storage import Store, from_json, new_id, to_json, utc_now
 from tools import registry
 from tools.costs import check_budget, record_cost
 from tools.trainers import PRESETS, TrainerPreset, preset_for_endpoint
@@ -328,7 +330,7 @@ async def _advance(state: AppState, row: dict[str, Any]) -> None:
     training_id = row["id"]
     if row["status"] == "submitting":
         if row["fal_request_id"] is None:
-            if time.time() >= (row["next_poll_at"] or 0):
+            if datetime.fromisoformat(row["created_at"]).timestamp() + SUBMIT_GRACE_SECONDS <= time.time():
                 _update(
                     state,
                     training_id,
@@ -545,8 +547,21 @@ async def cancel(state: AppState, training_id: str) -> tuple[str, dict[str, Any]
 # -- background -----------------------------------------------------------------------------------------
 
 
+_resumed: weakref.WeakSet[Store] = weakref.WeakSet()
+
+
 async def poll_due_trainings(state: AppState) -> None:
-    """Watcher hook: advance every run whose next poll is due (each run keeps its own backoff)."""
+    """Watcher hook: advance every run whose next poll is due (each run keeps its own backoff).
+
+    On the first tick of a server process, every unfinished run is made due at once: after a restart the
+    backoff a previous process chose is stale, and a finished job's result may be about to expire on fal.
+    """
+    if state.store not in _resumed:
+        _resumed.add(state.store)
+        state.store.execute(
+            "UPDATE trainings SET next_poll_at = ? WHERE next_poll_at IS NOT NULL AND status != 'submitting'",
+            (time.time(),),
+        )
     due = state.store.query(
         "SELECT id FROM trainings WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT 25",
         (time.time(),),
