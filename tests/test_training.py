@@ -409,3 +409,60 @@ async def test_advice_warnings_alias_style_and_concepts_in_dry_run(
     )
     assert multi["request"]["trigger_word"] == "SIDAI" and multi["dry_run"] is True
     assert fake_fal.submissions() == []
+
+
+async def test_expired_result_is_explained(quiet_client: Client, fake_fal: FakeFal) -> None:
+    fake_fal.script(FAST, queue_polls=0, run_polls=0, result_ttl_seconds=0.0)
+    args = {"dataset": dataset_url(fake_fal), "model_name": "late", "trigger_word": "LATEX"}
+    run = (await call_ok(quiet_client, "start_training", args))["training"]
+    failed = await status(quiet_client, run["id"])
+    assert failed["status"] == "failed" and "no longer has this training's result" in failed["error"]
+    assert run["fal_request_id"] in failed["error"]
+
+
+async def test_interrupted_submission_is_marked_and_does_not_block(
+    quiet_client: Client, quiet_settings: Settings, fake_fal: FakeFal
+) -> None:
+    args = {"dataset": dataset_url(fake_fal), "model_name": "crash", "trigger_word": "CRSHX", "dry_run": True}
+    plan = await call_ok(quiet_client, "start_training", args)
+    store = Store(quiet_settings.db_path)
+    store.insert(  # what a server that died between the row and fal's answer leaves behind
+        "trainings",
+        {
+            "id": "trn_interrupted",
+            "model_name": "crash",
+            "model_type": "flux-lora",
+            "endpoint": FAST,
+            "request_json": to_json(plan["request"]),
+            "request_hash": hashlib.sha256(to_json({"endpoint": FAST, "input": plan["request"]}).encode()).hexdigest(),
+            "status": "submitting",
+            "next_poll_at": 0.0,
+            "created_at": "2026-01-01T00:00:00+00:00",
+            "updated_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
+    store.close()
+    failed = await status(quiet_client, "trn_interrupted")
+    assert failed["status"] == "failed" and "fal.ai/dashboard/requests" in failed["error"]
+    started = await call_ok(quiet_client, "start_training", {**args, "dry_run": False})
+    assert started["reused"] is False and started["training"]["id"] != "trn_interrupted"
+
+
+async def test_completion_seen_by_many_registers_exactly_once(
+    client: Client, settings: Settings, fake_fal: FakeFal
+) -> None:
+    args = {"dataset": dataset_url(fake_fal), "model_name": "once", "trigger_word": "ONCEX"}
+    run = (await call_ok(client, "start_training", args))["training"]
+    fake_fal.finish(run["fal_request_id"])
+    seen: list[dict[str, Any]] = []
+
+    async def ask() -> None:
+        seen.append(await status(client, run["id"]))
+
+    async with anyio.create_task_group() as group:  # three status calls racing the background watcher
+        for _ in range(3):
+            group.start_soon(ask)
+    assert {s["model_version"] for s in seen} == {1}
+    assert len(db_rows(settings, "SELECT id FROM model_versions")) == 1
+    assert fake_fal.count("GET", r"/pytorch_lora_weights\.safetensors$") == 1
+    assert fake_fal.count("GET", rf"/requests/{run['fal_request_id']}$") == 1

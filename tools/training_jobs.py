@@ -269,11 +269,16 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
         try:
             request_id = await state.fal.submit(preset.endpoint, plan.body)
         except FalError as exc:
-            _update(state, training_id, {"status": "failed", "error": exc.message, "next_poll_at": None})
-            raise ToolError(f"{exc.message} (Training {training_id} was not started; nothing was charged.)") from exc
-        except BaseException:
-            # cancelled or crashed mid-call: leave the row 'submitting' so the poller marks it interrupted
-            raise
+            # A crash or cancellation here leaves the row 'submitting'; the poller marks it interrupted later.
+            if exc.status_code is not None:  # fal answered and refused: no job exists
+                outcome = f"Training {training_id} was not started; nothing was charged."
+            else:  # the connection failed: fal may have queued it anyway
+                outcome = (
+                    f"Training {training_id} is recorded as failed, but fal may have received it before the "
+                    "connection failed: check https://fal.ai/dashboard/requests before starting again."
+                )
+            _update(state, training_id, {"status": "failed", "error": f"{exc.message} {outcome}", "next_poll_at": None})
+            raise ToolError(f"{exc.message} ({outcome})") from exc
         _update(
             state,
             training_id,
@@ -403,13 +408,21 @@ async def _apply_status(state: AppState, row: dict[str, Any], status: JobStatus)
         if exc.retryable:
             raise
         final = "cancelled" if cancelled else "failed"
+        message = f"fal: {exc.message}"
+        if exc.status_code == 404:
+            message = (
+                "fal no longer has this training's result (fal keeps results about 1 hour, only ~6 minutes for "
+                "large ones, and nobody polled in time). Look for the LoRA file under "
+                f"https://fal.ai/dashboard/requests (request {row['fal_request_id']}) and register it with "
+                "manage_model(action='register_external'), or train again."
+            )
         _update(
             state,
             training_id,
             {
                 **changes,
                 "status": final,
-                "error": f"fal: {exc.message}",
+                "error": message,
                 "completed_at": utc_now(),
                 "next_poll_at": None,
             },
