@@ -72,6 +72,12 @@ def insert_dataset(settings: Settings, zip_path: Path, trigger: str = "SIDAI", i
     return dataset_id
 
 
+def _five_zip(folder: Path) -> Path:
+    path = folder / "five.zip"
+    path.write_bytes(zip_bytes(5))
+    return path
+
+
 def db_rows(settings: Settings, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
     store = Store(settings.db_path)
     try:
@@ -353,7 +359,7 @@ async def test_lora_download_failure_is_retried_by_a_later_status_call(
         ({"model_name": "bad name!"}, "Invalid model name"),
         ({"dataset": "ds_missing"}, "No dataset 'ds_missing'"),
         ({"concepts": ["NOPEX"]}, "no caption in the zip mentions 'NOPEX'"),
-        ({"model_type": "flux-lora-turbo"}, "needs at least 10"),
+        ({"dataset": "three.zip"}, "needs at least 4"),
     ],
 )
 async def test_invalid_parameters_are_refused(
@@ -361,6 +367,9 @@ async def test_invalid_parameters_are_refused(
 ) -> None:
     archive = tmp_path / "local.zip"
     archive.write_bytes(zip_bytes(5, trigger="SIDAI"))
+    (tmp_path / "three.zip").write_bytes(zip_bytes(3, trigger="SIDAI"))
+    if overrides.get("dataset") == "three.zip":
+        overrides = {**overrides, "dataset": str(tmp_path / "three.zip")}
     args = {"dataset": str(archive), "model_name": "sid", "trigger_word": "SIDAI", **overrides}
     text = await call_error(quiet_client, "start_training", args)
     assert expected in text
@@ -393,6 +402,8 @@ async def test_advice_warnings_alias_style_and_concepts_in_dry_run(
     assert turbo["endpoint"] == "fal-ai/turbo-flux-trainer"
     assert turbo["request"]["training_style"] == "style" and turbo["request"]["trigger_phrase"] == "SIDAI"
     assert turbo["estimated_cost_usd"] == pytest.approx(2.4)
+    few = await call_ok(quiet_client, "start_training", {**base, "dataset": str(_five_zip(tmp_path))})
+    assert any("Only 5 images" in w for w in few["warnings"])
 
     portrait = await call_ok(
         quiet_client, "start_training", {**base, "model_type": "flux-lora-portrait", "learning_rate": 8e-4}

@@ -29,7 +29,8 @@ class TrainerPreset:
     inference_endpoint: str  # endpoint that runs the trained LoRA
     usd_per_1000_steps: float
     price_verified: bool
-    min_images: int
+    min_images: int  # below this fal fails the job
+    recommended_images: int  # below this, warn (fal's docs: "try to use at least 10")
     style_field: str | None  # how "style training" is asked for, if supported
     fixed_inputs: dict[str, Any] = field(default_factory=dict)  # documented defaults we send explicitly
     notes: str = ""
@@ -65,6 +66,7 @@ PRESETS: dict[str, TrainerPreset] = {
             usd_per_1000_steps=2.0,
             price_verified=True,
             min_images=4,
+            recommended_images=10,
             style_field="is_style",
             notes="Best general choice. No learning-rate control. With captions in the zip, fal does not add the "
             "trigger word: every caption must contain it. is_style=true turns off face masks and auto-captions.",
@@ -85,9 +87,10 @@ PRESETS: dict[str, TrainerPreset] = {
             inference_endpoint="fal-ai/flux-lora",
             usd_per_1000_steps=2.4,
             price_verified=False,
-            min_images=10,
+            min_images=4,
+            recommended_images=10,
             style_field=None,
-            notes="Tuned for faces (subject crop, multi-resolution). Needs >= 10 photos; a literal [trigger] in "
+            notes="Tuned for faces (subject crop, multi-resolution). fal advises >= 10 photos; a literal [trigger] in "
             "captions is replaced by the trigger phrase. Price unpublished: estimated like the turbo trainer.",
         ),
         TrainerPreset(
@@ -106,10 +109,11 @@ PRESETS: dict[str, TrainerPreset] = {
             inference_endpoint="fal-ai/flux-lora",
             usd_per_1000_steps=2.4,
             price_verified=True,
-            min_images=10,
+            min_images=4,
+            recommended_images=10,
             style_field="training_style",
             fixed_inputs={"face_crop": True},
-            notes="Faster trainer with a high default learning rate (0.00115). Needs >= 10 photos; "
+            notes="Faster trainer with a high default learning rate (0.00115). fal advises >= 10 photos; "
             "training_style subject|style; face_crop on for people.",
         ),
     )
@@ -174,7 +178,7 @@ def describe_choices() -> str:
 def docs_table() -> str:
     """Markdown table of the presets, for README / tool docs (generated from the same facts)."""
     lines = [
-        "| model_type | fal endpoint | trigger field | steps default (range) | learning rate | min images | price |",
+        "| model_type | endpoint | trigger field | steps (range) | learning rate | images min/advised | price |",
         "|---|---|---|---|---|---|---|",
     ]
     for p in PRESETS.values():
@@ -182,6 +186,8 @@ def docs_table() -> str:
         price = f"${p.usd_per_1000_steps:.2f}/1000 steps" + ("" if p.price_verified else " (assumed)")
         lines.append(
             f"| {p.name} | {p.endpoint} | {p.trigger_field} | {p.steps_default} ({p.steps_range[0]}–"
-            f"{p.steps_range[1]}) | {rate} | {p.min_images} | {price} |"
+            f"{p.steps_range[1]}) | {rate} | {p.min_images} / {p.recommended_images}+ | {price} |"
         )
+    lines.append("")
+    lines += [f"- {p.name}: {p.notes}" for p in PRESETS.values()]
     return "\n".join(lines)

@@ -181,6 +181,11 @@ def build_plan(
             f"The dataset has {images} images; {preset.endpoint} needs at least {preset.min_images}. Add photos "
             "(15–30 varied photos give the best likeness) and prepare the dataset again."
         )
+    if images is not None and images < preset.recommended_images:
+        warnings.append(
+            f"Only {images} images: fal advises at least {preset.recommended_images} for {preset.endpoint} "
+            "(15–30 varied photos give the best likeness)."
+        )
     if images is None:
         notes.append(
             f"Image count unknown for a URL dataset: {preset.endpoint} needs at least {preset.min_images} images, "
