@@ -19,6 +19,7 @@ from server.state import AppState
 from tools import registry
 from tools.common import state_of
 from tools.registry import ModelSummary, ModelVersion
+from tools.training import dedented
 from tools.trigger_words import check_trigger_word
 
 POLLERS: tuple = ()
@@ -80,6 +81,7 @@ def register(server: MCPServer) -> None:
             open_world_hint=False,
         ),
     )
+    @dedented
     async def list_models(
         ctx: Context[Any],
         name: Annotated[
@@ -119,6 +121,7 @@ def register(server: MCPServer) -> None:
             open_world_hint=True,
         ),
     )
+    @dedented
     async def manage_model(
         action: Annotated[
             Literal["set_default", "alias", "rename", "register_external"],
@@ -205,6 +208,7 @@ def register(server: MCPServer) -> None:
             open_world_hint=False,
         ),
     )
+    @dedented
     async def delete_model_version(
         name: Annotated[str, Field(description="Model name or alias.")],
         version: Annotated[int, Field(ge=1, description="The version number to delete.")],

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import time
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -20,6 +22,15 @@ from tools.training_jobs import TrainingRun
 from tools.training_request import build_plan
 
 POLLERS: tuple = (jobs.poll_due_trainings,)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dedented(fn: F) -> F:
+    """Clean a multi-line docstring before the SDK publishes it as the tool description (3.13 does this itself)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    return fn
+
 
 MAX_WAIT_SECONDS = 30.0
 
@@ -163,9 +174,14 @@ def register(server: MCPServer) -> None:
     @server.tool(
         title="Training status",
         annotations=ToolAnnotations(
-            title="Training status", read_only_hint=False, idempotent_hint=True, open_world_hint=True
+            title="Training status",
+            read_only_hint=False,  # records fal's answers, downloads the LoRA and registers the model version
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
         ),
     )
+    @dedented
     async def training_status(
         ctx: Context[Any],
         training_id: Annotated[str | None, Field(description="Training id from start_training.")] = None,
@@ -206,6 +222,7 @@ def register(server: MCPServer) -> None:
             open_world_hint=True,
         ),
     )
+    @dedented
     async def cancel_training(
         training_id: Annotated[str, Field(description="Training id from start_training.")],
         ctx: Context[Any],
