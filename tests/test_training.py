@@ -374,6 +374,8 @@ async def test_invalid_parameters_are_refused(
     text = await call_error(quiet_client, "start_training", args)
     assert expected in text
     assert fake_fal.submissions() == []
+    if "dataset" not in overrides and "concepts" not in overrides:
+        assert fake_fal.count("POST", r"^/cdn/files/upload$") == 0  # refused before anything was uploaded
 
 
 async def test_wait_seconds_over_30_is_a_schema_error(quiet_client: Client) -> None:

@@ -19,7 +19,7 @@ from tools.common import Progress, state_of
 from tools.costs import check_budget
 from tools.trainers import DEFAULT_PRESET, docs_table, get_preset
 from tools.training_jobs import TrainingRun
-from tools.training_request import build_plan
+from tools.training_request import build_plan, precheck
 
 POLLERS: tuple = (jobs.poll_due_trainings,)
 
@@ -126,6 +126,8 @@ def register(server: MCPServer) -> None:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
         preset = get_preset(model_type)
+        checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
+        precheck(preset, model_name=model_name, trigger_word=trigger_word, **checks)
         source, facts = await jobs.resolve_dataset(state, dataset)
         plan = build_plan(
             preset,

@@ -20,6 +20,10 @@ from tools.trigger_words import check_trigger_word
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MAX_CONCEPTS = 10
+_NO_STYLE = (
+    "{name} has no style mode. For style training use model_type 'flux-lora' (is_style) or 'flux-lora-turbo' "
+    "(training_style=style)."
+)
 
 
 @dataclass
@@ -138,6 +142,26 @@ def resolve_learning_rate(preset: TrainerPreset, learning_rate: float | None) ->
     return learning_rate, warnings
 
 
+def precheck(
+    preset: TrainerPreset,
+    *,
+    model_name: str,
+    trigger_word: str | None,
+    steps: int | None,
+    num_epochs: int | None,
+    learning_rate: float | None,
+    style: bool,
+) -> None:
+    """The checks that need no dataset, run before anything is uploaded."""
+    validate_model_name(model_name)
+    if trigger_word:
+        check_trigger_word(trigger_word)
+    resolve_steps(preset, steps, num_epochs)
+    resolve_learning_rate(preset, learning_rate)
+    if style and preset.style_field is None:
+        raise ToolError(_NO_STYLE.format(name=preset.name))
+
+
 def build_plan(
     preset: TrainerPreset,
     source: DatasetSource,
@@ -171,10 +195,7 @@ def build_plan(
 
     extra = _check_concepts(trigger, concepts or [])
     if style and preset.style_field is None:
-        raise ToolError(
-            f"{preset.name} has no style mode. For style training use model_type 'flux-lora' (is_style) or "
-            "'flux-lora-turbo' (training_style=style)."
-        )
+        raise ToolError(_NO_STYLE.format(name=preset.name))
     images = zip_facts.image_count if zip_facts else source.image_count
     if images is not None and images < preset.min_images:
         raise ToolError(
