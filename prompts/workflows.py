@@ -29,8 +29,8 @@ def train_my_model_text(model_name: str, photos_folder: str, trigger_word: str) 
 1. prepare_dataset(folder={folder!r}, trigger_word={trigger!r}). Read the report: show me the rejected and
    warned photos and the advice. If fewer than 10 good photos remain, stop and tell me what photos to add
    (different angles, lighting, expressions, backgrounds; no sunglasses, no group shots).
-2. start_training(dataset=<the dataset id>, model_name={name!r}, trigger_word={trigger!r}). Tell me the estimated
-   cost before confirming, and the training id.
+2. start_training(dataset=<the dataset id>, model_name={name!r}, trigger_word={trigger!r}, dry_run=true) and tell
+   me the estimated cost; only after I confirm, call it again without dry_run and give me the training id.
 3. Poll training_status(training_id) every minute or so; report queue position, progress and ETA. Do not start
    a second training for the same dataset while one runs.
 4. When it completes the model is registered as {name} v<N>. Then run the "test_my_model" workflow: a
@@ -78,7 +78,7 @@ def create_images_text(model_name: str, scenario: str, count: str, details: str)
 2. prompt_library(action="render", name={wanted!r}, model=<model>, values={{...}}) and show me the prompt;
    map my wishes onto the template's variables rather than rewriting the prompt.
 3. prompt_library(action="run", name={wanted!r}, model=<model>, values={{...}},
-   input_params={{"num_images": {images}}}). If it returns a generation id still running, poll it.
+   input_params={{"num_images": {images}}}). If it is still running, poll generation_status(generation_id).
 4. Show me the previews and file paths. Ask me to score quality and likeness 1-10 and record them with
    quality_matrix(action="record", ...) so the library learns which prompts work for this model.
 """

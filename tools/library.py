@@ -21,6 +21,8 @@ from server.state import AppState
 from server.storage import utc_now
 from tools import matrix, prompt_store, registry, resources
 from tools.common import Progress, state_of, with_previews
+from tools.generation import GenerationOutput, run_generation
+from tools.training import dedented
 
 POLLERS: tuple = ()
 
@@ -50,8 +52,8 @@ class LibraryResult(BaseModel):
     templates: list[TemplateSummary] | None = None
     template: Template | None = None
     rendered: Rendered | None = None
-    generation: dict[str, Any] | None = Field(
-        default=None, description="For run: the execute_custom_model result (status, files, generation_id)."
+    generation: GenerationOutput | None = Field(
+        default=None, description="For run: the generation (status, files, generation_id for generation_status)."
     )
     yaml: str | None = Field(default=None, description="For export: the library in the guide's YAML format.")
     path: str | None = Field(default=None, description="For export: where the YAML was written.")
@@ -140,6 +142,7 @@ def register(server: MCPServer) -> None:
             open_world_hint=True,
         ),
     )
+    @dedented
     async def prompt_library(
         action: Annotated[
             Action,
@@ -205,7 +208,7 @@ def register(server: MCPServer) -> None:
         Start with action=list (optionally tags=['portrait']), then action=render with name + model to see the
         exact prompt (free), then action=run to generate with the model (paid, same machinery as
         execute_custom_model; returns previews + file paths, or a generation_id to poll with
-        execute_custom_model's status). Templates use {trigger} for the model's trigger word and {variables}
+        generation_status). Templates use {trigger} for the model's trigger word and {variables}
         with defaults; render fails naming any variable that has no value. Save your own with action=save
         (built-ins are read-only: overwrite=true shadows one with your copy; delete restores it). Move
         libraries between machines with export / import (YAML: name → prompt, guidance_scale, steps). Score
@@ -332,7 +335,6 @@ async def _run(
     lora_scale: float | None,
 ) -> CallToolResult:
     from server.previews import thumbnails_within_budget
-    from tools.generation import run_generation
 
     if "prompt" in overrides:
         raise ToolError("input_params must not contain 'prompt'; the template renders it. Use values instead.")
@@ -354,12 +356,14 @@ async def _run(
     elif output.status == "failed":
         message = f"Generation failed: {output.error}"
     else:
-        message = f"Still {output.status}; poll generation {output.generation_id} for the files."
+        message = (
+            f"Still {output.status}; call generation_status(generation_id={output.generation_id!r}) for the files."
+        )
     result = LibraryResult(
         action="run",
         message=message,
         rendered=rendered,
-        generation=output.model_dump(mode="json"),
+        generation=output,
         warnings=list(output.warnings),
     )
     return with_previews(result, previews)

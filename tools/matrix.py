@@ -17,6 +17,7 @@ from tools import likeness, registry, scores, suite
 from tools.common import Progress, state_of, with_previews
 from tools.scores import Comparison, Evaluation, MatrixRow
 from tools.suite import SuiteReport
+from tools.training import dedented
 
 Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
 
@@ -137,6 +138,7 @@ def register(server: MCPServer) -> None:
             open_world_hint=True,
         ),
     )
+    @dedented
     async def quality_matrix(
         action: Annotated[
             Action,
