@@ -209,7 +209,8 @@ def register(server: MCPServer) -> None:
         exact prompt (free), then action=run to generate with the model (paid, same machinery as
         execute_custom_model; returns previews + file paths, or a generation_id to poll with
         generation_status). Templates use {trigger} for the model's trigger word and {variables}
-        with defaults; render fails naming any variable that has no value. Save your own with action=save
+        with defaults; render fails naming any variable that has no value, and any value for a variable the
+        template does not have (typos are caught before money is spent). Save your own with action=save
         (built-ins are read-only: overwrite=true shadows one with your copy; delete restores it). Move
         libraries between machines with export / import (YAML: name → prompt, guidance_scale, steps). Score
         results with the quality_matrix tool.

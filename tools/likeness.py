@@ -121,6 +121,19 @@ def score_images(references: list[Any], paths: Sequence[Path]) -> list[LikenessR
     return results
 
 
+def combine(results: Sequence[LikenessResult]) -> LikenessResult:
+    """One generation with several images: the mean score and median distance of the images with a face."""
+    scored = [r for r in results if r.score is not None and r.distance is not None]
+    if not scored:
+        return LikenessResult(path=results[0].path if results else "", faces=0, distance=None, score=None)
+    return LikenessResult(
+        path=scored[0].path,
+        faces=len(scored),
+        distance=round(median(r.distance for r in scored if r.distance is not None), 3),
+        score=round(sum(r.score for r in scored if r.score is not None) / len(scored), 1),
+    )
+
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}
 
 

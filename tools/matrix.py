@@ -26,9 +26,9 @@ class GenerationLikeness(BaseModel):
     generation_id: str
     model_version: int | None
     scenario: str | None
-    score: float | None = Field(description="1-10; None when no face was found.")
-    distance: float | None
-    faces: int
+    score: float | None = Field(description="1-10 (mean over the generation's images); None when no face was found.")
+    distance: float | None = Field(description="Median face-descriptor distance; same person < 0.45, other > 0.6.")
+    faces: int = Field(description="Images of this generation in which a face was found.")
     recorded: bool = Field(description="Stored in the matrix (baseline images are scored but not stored).")
 
 
@@ -72,8 +72,10 @@ async def score_generations(
         if key not in references:
             photos = given or _training_photos(state, row["model_name"], row["model_version"])
             references[key] = await anyio.to_thread.run_sync(likeness.reference_descriptors, photos)
-        image = Path(output.files[0].path)
-        measured = (await anyio.to_thread.run_sync(likeness.score_images, references[key], [image]))[0]
+        images = [Path(f.path) for f in output.files if f.path and Path(f.path).is_file()]
+        if not images:
+            raise ToolError(f"Generation {generation_id}'s files are not on this machine; nothing to score.")
+        measured = likeness.combine(await anyio.to_thread.run_sync(likeness.score_images, references[key], images))
         baseline = store.query_one(
             "SELECT 1 FROM test_suite_cells WHERE generation_id = ? AND variant = 'baseline'", (generation_id,)
         )
