@@ -7,23 +7,24 @@ every failure into a `FalError` whose message a person can act on. Knows nothing
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
 import anyio
-import fal_client
-import fal_client.client as fal_client_module
 import httpx
-from fal_client.auth import MissingCredentialsError
 
 from server.config import MISSING_KEY_HELP, Settings
 from server.storage import Store, utc_now
+
+if TYPE_CHECKING:  # fal_client is imported on first use: it is not needed to start the server
+    import fal_client
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +45,16 @@ class FalError(Exception):
         status_code: int | None = None,
         error_type: str | None = None,
         retryable: bool = False,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.error_type = error_type
         self.retryable = retryable
+        # True only for a submission that may or may not have been accepted (and billed) by fal:
+        # the caller must not resubmit, but mark the job as unknown and point the user at the dashboard.
+        self.ambiguous = ambiguous
 
 
 @dataclass
@@ -76,6 +81,8 @@ def redirect_fal_client(base_url: str) -> None:
     fal-client reads these module globals at call time; environment variables cannot express http
     or cover uploads. Used by end-to-end tests against a local fake fal server.
     """
+    import fal_client.client as fal_client_module
+
     base = base_url.rstrip("/")
     fal_client_module.RUN_URL_FORMAT = base + "/run/"
     fal_client_module.QUEUE_URL_FORMAT = base + "/queue/"
@@ -114,7 +121,7 @@ class FalGateway:
     def client(self) -> fal_client.AsyncClient:
         self.require_key()
         if self._client is None:
-            self._client = fal_client.AsyncClient(key=self._key)
+            self._client = _submit_safe_client_class()(key=self._key)
         return self._client
 
     @property
@@ -127,6 +134,9 @@ class FalGateway:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        guarded = self._client.__dict__.pop("_guarded", None) if self._client is not None else None
+        if guarded is not None:
+            await guarded.aclose()
 
     def redact(self, text: str) -> str:
         """Remove the API key (and its halves) from any text before it leaves the server."""
@@ -138,6 +148,9 @@ class FalGateway:
         return text
 
     def _explain(self, exc: BaseException, action: str) -> FalError:
+        import fal_client
+        from fal_client.auth import MissingCredentialsError
+
         if isinstance(exc, FalError):
             return exc
         if isinstance(exc, MissingCredentialsError):
@@ -206,16 +219,35 @@ class FalGateway:
     # -- queue ----------------------------------------------------------------------------------------
 
     async def submit(self, endpoint: str, arguments: dict[str, Any]) -> str:
-        """Queue a job; returns fal's request id. The caller records it before doing anything else."""
+        """Queue a job; returns fal's request id. The caller records it before doing anything else.
+
+        Never submits twice: fal-client retries its POST on any transport error, which would create a
+        second paid job if fal had accepted the first one before the connection broke. Here the POST is
+        retried only when it cannot have reached fal (connection refused, 429, ingress 503); otherwise
+        a FalError with `ambiguous=True` says the job may exist and must not be blindly resubmitted.
+        """
+        token = _SUBMITTING.set(True)
         try:
             handle = await self.client.submit(endpoint, arguments)
         except BaseException as exc:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
+            if isinstance(exc, AmbiguousSubmission):
+                raise FalError(
+                    f"The submission to {endpoint} may or may not have reached fal.ai: {exc.reason}. It was not "
+                    "retried, so that the job (and its cost) cannot be doubled. Check https://fal.ai/dashboard "
+                    "(Requests) for a new request before submitting again.",
+                    status_code=exc.status_code,
+                    ambiguous=True,
+                ) from exc
             raise self._explain(exc, f"submit a job to {endpoint}") from exc
+        finally:
+            _SUBMITTING.reset(token)
         return handle.request_id
 
     async def status(self, endpoint: str, request_id: str, *, with_logs: bool = True) -> JobStatus:
+        import fal_client
+
         try:
             status = await self.client.status(app_id(endpoint), request_id, with_logs=with_logs)
         except Exception as exc:
@@ -239,6 +271,15 @@ class FalGateway:
         try:
             result = await self.client.result(app_id(endpoint), request_id)
         except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise FalError(
+                    f"fal.ai no longer has the result of {endpoint} request {request_id} (HTTP 404): results are kept "
+                    "only for a limited time after the job finishes (about an hour, minutes for large results), so "
+                    "it has expired, or the request id is wrong. Files already saved locally are unaffected; "
+                    "otherwise the job must be run again.",
+                    status_code=404,
+                    error_type="result_expired",
+                ) from exc
             raise self._explain(exc, f"fetch the result of {endpoint} request {request_id}") from exc
         if not isinstance(result, dict):
             raise FalError(f"fal.ai returned a result that is not a JSON object for request {request_id}.")
@@ -337,6 +378,97 @@ class FalGateway:
         finally:
             tmp.unlink(missing_ok=True)
         return Download(dest, digest.hexdigest(), size, content_type)
+
+
+# -- submit safety -----------------------------------------------------------------------------------
+
+# Set only while FalGateway.submit awaits fal-client, so the guard acts on that one POST and nothing else
+# (a context variable is per task: concurrent status polls and uploads are untouched).
+_SUBMITTING: contextvars.ContextVar[bool] = contextvars.ContextVar("fal_gateway_submitting", default=False)
+
+# Failures that prove the request never left this machine: retrying them cannot create a second job.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class AmbiguousSubmission(Exception):
+    """Raised inside fal-client's retry loop to stop it: not an httpx error, so fal-client does not retry it."""
+
+    def __init__(self, reason: str, status_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class _SubmitGuardTransport(httpx.AsyncBaseTransport):
+    """Wraps fal-client's transport; during a submit, turns every failure after sending into AmbiguousSubmission.
+
+    fal-client retries transport errors and ingress 502/503/504 on every request, the submit POST included.
+    A job POST that was sent and then lost its connection, timed out reading, or got a gateway error from
+    fal's ingress (502/504: the upstream may have accepted it) may have queued a paid job already.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not (_SUBMITTING.get() and request.method == "POST"):
+            return await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except _NOT_SENT:
+            raise  # fal-client may retry: nothing reached fal
+        except httpx.TransportError as exc:
+            reason = f"the connection failed after the request was sent ({type(exc).__name__})"
+            raise AmbiguousSubmission(reason) from exc
+        if response.status_code in (502, 504) and "x-fal-request-id" not in response.headers:
+            await response.aclose()
+            raise AmbiguousSubmission(
+                f"fal.ai's gateway answered HTTP {response.status_code} after receiving the request",
+                response.status_code,
+            )
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+_client_class: type | None = None
+
+
+def _submit_safe_client_class() -> type:
+    """A `fal_client.AsyncClient` whose HTTP client routes through `_SubmitGuardTransport`.
+
+    Built on first use so that importing this module does not import fal_client. The HTTP client is
+    made exactly as fal-client 1.0.3 makes it (auth header, user agent, timeout, backup-domain
+    transport); only the transport is wrapped.
+    """
+    global _client_class
+    if _client_class is None:
+        import fal_client
+        import fal_client.client as fc
+
+        class SubmitSafeAsyncClient(fal_client.AsyncClient):
+            @property
+            def _client(self) -> Any:  # fal-client awaits `self._client`
+                return self._guarded_http()
+
+            async def _guarded_http(self) -> httpx.AsyncClient:
+                cached = self.__dict__.get("_guarded")
+                if cached is not None:
+                    return cached
+                auth = await self._auth
+                cached = self.__dict__.get("_guarded")  # another task may have built it meanwhile
+                if cached is None:
+                    cached = httpx.AsyncClient(
+                        transport=_SubmitGuardTransport(fc.AsyncBackupDomainTransport()),
+                        headers={"Authorization": auth.header_value, "User-Agent": fc.USER_AGENT},
+                        timeout=self.default_timeout,
+                    )
+                    self.__dict__["_guarded"] = cached
+                return cached
+
+        _client_class = SubmitSafeAsyncClient
+    return _client_class
 
 
 def _format_detail(detail: Any) -> str:

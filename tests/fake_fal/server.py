@@ -6,7 +6,8 @@ from the fake's own storage and fail the job like fal would when it is missing o
 endpoints return real JPEG/PNG files of the requested size.
 
 Scriptable per endpoint (`FakeFal.script`) and with faults matched on method + path (`FakeFal.inject`):
-HTTP status bursts, slow responses, dropped connections, truncated downloads.
+HTTP status bursts, slow responses, dropped connections (before or after the request was processed),
+truncated downloads.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Job:
 class Fault:
     method: str  # GET/POST/PUT or "*"
     path: re.Pattern[str]
-    kind: str  # status | drop | delay | truncate
+    kind: str  # status | drop | drop_after | delay | truncate
     status: int = 500
     times: int = 1
     delay: float = 0.0
@@ -112,7 +113,9 @@ class FakeFal:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> FakeFal:
-        self._thread = threading.Thread(target=self._srv.serve_forever, name="fake-fal", daemon=True)
+        self._thread = threading.Thread(
+            target=self._srv.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-fal", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -316,7 +319,11 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
+        discard_reply = False  # drop_after: the request is processed, its answer never sent
+
         def reply(self, code: int, obj: Any, headers: dict[str, str] | None = None, fal_id: bool = True) -> None:
+            if self.discard_reply:
+                return
             raw = json.dumps(obj).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
@@ -329,6 +336,8 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
         def reply_bytes(self, data: bytes, content_type: str, truncate: bool = False) -> None:
+            if self.discard_reply:
+                return
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
@@ -367,6 +376,10 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             truncate = False
             if fault is not None:
                 if fault.kind == "drop":
+                    return self._drop()
+                if fault.kind == "drop_after":  # fal did the work (e.g. queued a paid job), the answer is lost
+                    self.discard_reply = True
+                    self.dispatch(method, path, query, body, payload, False)
                     return self._drop()
                 if fault.kind == "delay":
                     time.sleep(fault.delay)
