@@ -96,12 +96,60 @@ def app_id(endpoint: str) -> str:
     return "/".join(parts[:2])
 
 
+class SecretRedactor(logging.Filter):
+    """Masks registered secrets in log records (message, arguments and traceback text); never drops a record.
+
+    fal-client logs the text of HTTP errors (retries, upload fallbacks); if fal ever echoed the key in an
+    error body, that text would reach the host's log. Attached to those loggers and to the handlers present
+    when the first gateway is built (the stderr handler of the CLI), so our own records are covered too.
+    """
+
+    LOGGERS = ("fal_client", "fal_client.client", "httpx", "httpcore.http11", "httpcore.connection")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        self._secrets |= {part for part in (secret, *secret.split(":")) if len(part) >= 6}
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+        for handler in logging.getLogger().handlers:
+            if self not in handler.filters:
+                handler.addFilter(self)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+LOG_REDACTOR = SecretRedactor()
+
+
 class FalGateway:
     """Async access to fal for one event loop (fal-client caches an HTTP client per loop)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._key = settings.fal_key.get_secret_value() if settings.fal_key else None
+        if self._key:
+            LOG_REDACTOR.add(self._key)
         if settings.fal_base_url:
             redirect_fal_client(settings.fal_base_url)
         self._client: fal_client.AsyncClient | None = None
