@@ -33,6 +33,10 @@ JobState = Literal["queued", "running", "completed"]
 DOWNLOAD_ATTEMPTS = 4
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+# fal-client gives each status/cancel request 120 s and retries timeouts up to 10 times: a stalled connection
+# could hold a poll (and the background watcher behind it) for many minutes. Polls are idempotent, so we cut
+# them off here and the next tick tries again.
+POLL_DEADLINE_SECONDS = 30.0
 
 
 class FalError(Exception):
@@ -297,7 +301,14 @@ class FalGateway:
         import fal_client
 
         try:
-            status = await self.client.status(app_id(endpoint), request_id, with_logs=with_logs)
+            with anyio.fail_after(POLL_DEADLINE_SECONDS):
+                status = await self.client.status(app_id(endpoint), request_id, with_logs=with_logs)
+        except TimeoutError as exc:
+            raise FalError(
+                f"fal.ai did not answer a status request for {endpoint} request {request_id} within "
+                f"{POLL_DEADLINE_SECONDS:.0f} s. The job is unaffected; ask again in a minute.",
+                retryable=True,
+            ) from exc
         except Exception as exc:
             raise self._explain(exc, f"read the status of {endpoint} request {request_id}") from exc
         if isinstance(status, fal_client.Queued):
@@ -335,7 +346,14 @@ class FalGateway:
 
     async def cancel(self, endpoint: str, request_id: str) -> None:
         try:
-            await self.client.cancel(app_id(endpoint), request_id)
+            with anyio.fail_after(POLL_DEADLINE_SECONDS):
+                await self.client.cancel(app_id(endpoint), request_id)
+        except TimeoutError as exc:
+            raise FalError(
+                f"fal.ai did not confirm the cancellation of {endpoint} request {request_id} within "
+                f"{POLL_DEADLINE_SECONDS:.0f} s; check its status before assuming it stopped.",
+                retryable=True,
+            ) from exc
         except Exception as exc:
             raise self._explain(exc, f"cancel {endpoint} request {request_id}") from exc
 

@@ -371,3 +371,36 @@ async def test_requests_carry_fal_clients_own_headers(gateway: FalGateway, fake_
     headers = {k.lower(): v for k, v in sent.headers.items()}
     assert headers["authorization"] == f"Key {settings.fal_key.get_secret_value()}"
     assert headers["user-agent"].startswith("fal-client/")
+
+
+async def test_a_stalled_status_poll_is_cut_off_not_hung(gateway: FalGateway, fake_fal: FakeFal, monkeypatch) -> None:
+    import server.fal_gateway as gateway_module
+
+    monkeypatch.setattr(gateway_module, "POLL_DEADLINE_SECONDS", 0.5)
+    request_id = await gateway.submit("fal-ai/flux-lora", {"prompt": "x"})
+    fake_fal.inject(STATUS, "delay", method="GET", delay=3.0)
+    with pytest.raises(FalError) as caught:
+        await gateway.status("fal-ai/flux-lora", request_id)
+    assert caught.value.retryable and "did not answer" in caught.value.message
+    assert (await gateway.status("fal-ai/flux-lora", request_id)).state in ("queued", "running", "completed")
+
+
+async def test_a_restarted_server_resumes_a_job_from_its_request_id_alone(
+    settings: Settings, fake_fal: FakeFal, tmp_path: Path
+) -> None:
+    """Process killed after submit: a new gateway (new HTTP clients) finishes the job; nothing is resubmitted."""
+    endpoint = "fal-ai/flux-lora-fast-training"
+    fake_fal.script(endpoint, queue_polls=1, run_polls=2)
+    url = fake_fal.add_file("data.zip", _zip(5), "application/zip")
+    first = FalGateway(settings)
+    request_id = await first.submit(endpoint, {"images_data_url": url, "steps": 100})
+    assert (await first.status(endpoint, request_id)).state == "queued"
+    del first  # no aclose: the process died
+
+    second = FalGateway(settings)
+    await _run_to_completion(second, endpoint, request_id)
+    result = await second.result(endpoint, request_id)
+    lora = await second.download(result["diffusers_lora_file"]["url"], tmp_path / "lora.safetensors")
+    assert lora.size == result["diffusers_lora_file"]["file_size"]
+    assert len(fake_fal.submissions(endpoint)) == 1
+    await second.aclose()

@@ -168,3 +168,31 @@ def test_settings_never_show_the_key() -> None:
     settings = Settings(fal_key=TEST_KEY, home=Path("/tmp/x"))
     dumped = [repr(settings), str(settings), settings.model_dump_json(), json.dumps(settings.model_dump(mode="json"))]
     assert_secret_absent(TEST_KEY, texts=dumped)
+
+
+async def test_stdio_server_at_debug_level_never_writes_the_key(tmp_path: Path, fake_fal: FakeFal) -> None:
+    """The real process, logging at DEBUG to stderr, with fal echoing the key in an error body."""
+    import os
+    import sys
+
+    from mcp import StdioServerParameters
+    from mcp.client.stdio import stdio_client
+
+    root = Path(__file__).resolve().parents[1]
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL")}
+    env.update({"FAL_KEY": TEST_KEY, "FAL_VIDEO_MCP_HOME": str(home), "FAL_VIDEO_MCP_FAL_BASE_URL": fake_fal.base})
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "server", "--log-level", "DEBUG"], env=env, cwd=str(root)
+    )
+    fake_fal.inject(r"^/", "status", status=401, body=f"invalid key {TEST_KEY}", times=100)
+    stderr_path = tmp_path / "stderr.log"
+    results: list[Any] = []
+    with stderr_path.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:
+            results.append(json.dumps([tool.model_dump(mode="json") for tool in (await client.list_tools()).tools]))
+            results.append(await client.call_tool("training_status", {}))
+            results.append(await client.call_tool("prepare_dataset", {"folder": str(tmp_path), "trigger_word": "X"}))
+    log = stderr_path.read_text()
+    assert "DEBUG" in log  # the server really logged at DEBUG
+    assert_secret_absent(TEST_KEY, texts=[*results, log], db_path=home / "fal-video.sqlite3", data_dir=home)
