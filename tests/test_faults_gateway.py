@@ -404,3 +404,25 @@ async def test_a_restarted_server_resumes_a_job_from_its_request_id_alone(
     assert lora.size == result["diffusers_lora_file"]["file_size"]
     assert len(fake_fal.submissions(endpoint)) == 1
     await second.aclose()
+
+
+async def test_connection_reset_mid_upload_body_is_retried(
+    gateway: FalGateway, fake_fal: FakeFal, tmp_path: Path
+) -> None:
+    archive = tmp_path / "big.zip"
+    archive.write_bytes(bytes(range(256)) * (8 * 4096))  # 8 MiB: the reset lands while the body is being sent
+    fake_fal.inject(r"^/cdn/files/upload$", "reset", method="POST")
+    started = time.perf_counter()
+    url = await gateway.upload_file(archive)
+    _report("8 MiB upload after a reset mid-body", started)
+    assert fake_fal.count("POST", r"^/cdn/files/upload$") == 2
+    assert fake_fal.files[url[len(fake_fal.base) :]][0] == archive.read_bytes()
+
+
+async def test_connection_reset_mid_submit_is_ambiguous(gateway: FalGateway, fake_fal: FakeFal) -> None:
+    # A small job body is in the kernel's buffers before the reset: the client cannot know what fal saw.
+    fake_fal.inject(SUBMIT, "reset", method="POST")
+    with pytest.raises(FalError) as caught:
+        await gateway.submit("fal-ai/flux-lora", {"prompt": "x" * 10})
+    assert caught.value.ambiguous
+    assert fake_fal.count("POST", SUBMIT) == 1

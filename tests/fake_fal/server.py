@@ -77,7 +77,7 @@ class Job:
 class Fault:
     method: str  # GET/POST/PUT or "*"
     path: re.Pattern[str]
-    kind: str  # status | drop | drop_after | delay | truncate
+    kind: str  # status | drop | drop_after | reset (mid-request-body) | delay | truncate
     status: int = 500
     times: int = 1
     delay: float = 0.0
@@ -357,15 +357,9 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         def route(self, method: str) -> None:
             url = urlparse(self.path)
             query = parse_qs(url.query)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            try:
-                payload = json.loads(body) if body and "json" in (self.headers.get("Content-Type") or "") else None
-            except ValueError:
-                payload = None
             path = url.path
+            length = int(self.headers.get("Content-Length") or 0)
             with fake.lock:
-                fake.requests.append(Recorded(method, path, query, dict(self.headers), payload, len(body)))
                 fault = next(
                     (f for f in fake.faults if f.times > 0 and f.method in ("*", method) and f.path.search(path)),
                     None,
@@ -373,6 +367,21 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                 if fault is not None:
                     fault.times -= 1
                     fault.hits += 1
+                if fault is not None and fault.kind == "reset":  # connection cut while the body is still coming
+                    fake.requests.append(Recorded(method, path, query, dict(self.headers), None, 0))
+            if fault is not None and fault.kind == "reset":
+                if length:
+                    self.rfile.read(min(length, 1024))
+                with contextlib.suppress(OSError):  # RST instead of FIN: the client's next write fails
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return self._drop()
+            body = self.rfile.read(length) if length else b""
+            try:
+                payload = json.loads(body) if body and "json" in (self.headers.get("Content-Type") or "") else None
+            except ValueError:
+                payload = None
+            with fake.lock:
+                fake.requests.append(Recorded(method, path, query, dict(self.headers), payload, len(body)))
             truncate = False
             if fault is not None:
                 if fault.kind == "drop":
