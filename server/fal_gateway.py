@@ -525,9 +525,14 @@ def _submit_safe_client_class() -> type:
                 auth = await self._auth
                 cached = self.__dict__.get("_guarded")  # another task may have built it meanwhile
                 if cached is None:
+                    # fal-client's own transport (falls back to backup domains); plain httpx if a release drops it
+                    inner = getattr(fc, "AsyncBackupDomainTransport", httpx.AsyncHTTPTransport)()
                     cached = httpx.AsyncClient(
-                        transport=_SubmitGuardTransport(fc.AsyncBackupDomainTransport()),
-                        headers={"Authorization": auth.header_value, "User-Agent": fc.USER_AGENT},
+                        transport=_SubmitGuardTransport(inner),
+                        headers={
+                            "Authorization": auth.header_value,
+                            "User-Agent": getattr(fc, "USER_AGENT", "fal-client"),
+                        },
                         timeout=self.default_timeout,
                     )
                     self.__dict__["_guarded"] = cached
