@@ -167,6 +167,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX cost_by_day ON cost_ledger (day);
         """,
     ),
+    (
+        3,
+        """
+        ALTER TABLE trainings ADD COLUMN options_json TEXT NOT NULL DEFAULT '{}';  -- trigger word, concepts, notes
+        ALTER TABLE trainings ADD COLUMN first_step INTEGER;                       -- first progress seen, for ETA
+        ALTER TABLE trainings ADD COLUMN first_step_at REAL;
+        """,
+    ),
+    (
+        4,
+        """
+        ALTER TABLE generations ADD COLUMN meta_json TEXT NOT NULL DEFAULT '{}';  -- warnings, loras, timings, nsfw
+        CREATE INDEX generations_by_batch ON generations (batch_id);
+        """,
+    ),
 ]
 
 
@@ -211,12 +226,19 @@ class Store:
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
 
     def _migrate(self) -> None:
+        newest = max(version for version, _ in MIGRATIONS)
+        if self.schema_version > newest:
+            raise RuntimeError(
+                f"The database {self.path} was written by a newer fal-video-mcp (schema {self.schema_version}, "
+                f"this one knows {newest}). Upgrade fal-video-mcp or point FAL_VIDEO_MCP_HOME elsewhere."
+            )
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 current = self.schema_version
-                for version, sql in MIGRATIONS:
+                for version, sql in sorted(MIGRATIONS):
                     if version > current:
+                        current = version
                         for statement in _split_sql(sql):
                             self._conn.execute(statement)
                         self._conn.execute(f"PRAGMA user_version={version}")
@@ -224,12 +246,6 @@ class Store:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        newest = MIGRATIONS[-1][0]
-        if self.schema_version > newest:
-            raise RuntimeError(
-                f"The database {self.path} was written by a newer fal-video-mcp (schema {self.schema_version}, "
-                f"this one knows {newest}). Upgrade fal-video-mcp or point FAL_VIDEO_MCP_HOME elsewhere."
-            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -45,7 +45,7 @@ async def test_database_is_wal_and_migrated(settings: Settings) -> None:
     async with Client(create_server(settings), mode="legacy") as client:
         await client.list_tools()
     store = Store(settings.db_path)
-    assert store.schema_version == MIGRATIONS[-1][0]
+    assert store.schema_version == max(version for version, _ in MIGRATIONS)
     assert store.query_one("PRAGMA journal_mode")["journal_mode"] == "wal"
     store.close()
 

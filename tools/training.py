@@ -1,22 +1,81 @@
-"""start_training / training_status / cancel_training."""
+"""start_training / training_status / cancel_training: the tools over tools/training_jobs.py."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import inspect
+import time
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
-from pydantic import Field
+from pydantic import BaseModel, Field
 
-from tools.common import not_available
+from tools import training_jobs as jobs
+from tools.common import Progress, state_of
+from tools.costs import check_budget
+from tools.trainers import DEFAULT_PRESET, docs_table, get_preset
+from tools.training_jobs import TrainingRun
+from tools.training_request import build_plan, precheck
 
-POLLERS: tuple = ()
+POLLERS: tuple = (jobs.poll_due_trainings,)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def dedented(fn: F) -> F:
+    """Clean a multi-line docstring before the SDK publishes it as the tool description (3.13 does this itself)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    return fn
+
+
+MAX_WAIT_SECONDS = 30.0
+
+START_TRAINING_DOC = f"""Start a LoRA training on fal for a prepared dataset and return at once with a training id.
+
+Checks the trigger word, steps and learning rate against the setup guide's advice (warnings are in the result),
+estimates the cost and refuses it over the configured budget. Use dry_run=true first to see the exact request and
+price. Calling again with the same dataset and parameters returns the existing run instead of paying twice
+(force=true overrides). Then poll with training_status(training_id); when it completes the model is registered as
+<model_name> v1, v2, ... and its LoRA file is saved locally.
+
+Trainers (model_type):
+{docs_table()}
+"""
+
+
+class StartTrainingResult(BaseModel):
+    dry_run: bool = Field(description="True: nothing was sent or charged; `request` is what would be sent.")
+    reused: bool = Field(description="True: an identical run already exists (queued, running or done) and is returned.")
+    training: TrainingRun | None = None
+    endpoint: str
+    request: dict[str, Any] = Field(description="The exact input sent (or to be sent) to fal.")
+    estimated_cost_usd: float
+    cost_basis: str
+    budget_ok: bool = Field(description="Whether the estimate fits the per-call cap and today's budget.")
+    budget_message: str | None = None
+    warnings: list[str] = Field(default_factory=list, description="Advice worth reading before spending money.")
+    notes: list[str] = Field(default_factory=list)
+
+
+class TrainingStatusResult(BaseModel):
+    training: TrainingRun | None = Field(default=None, description="The run asked about.")
+    recent: list[TrainingRun] = Field(default_factory=list, description="Recent runs, when no id/model was given.")
+
+
+class CancelTrainingResult(BaseModel):
+    outcome: Literal["cancellation_requested", "already_completed"]
+    training: TrainingRun
+    note: str
 
 
 def register(server: MCPServer) -> None:
     @server.tool(
         title="Start a LoRA training",
+        description=START_TRAINING_DOC,
         annotations=ToolAnnotations(
             title="Start a LoRA training",
             read_only_hint=False,
@@ -26,22 +85,170 @@ def register(server: MCPServer) -> None:
         ),
     )
     async def start_training(
-        dataset: Annotated[str, Field(description="Dataset id from prepare_dataset, or a fal URL of a zip.")],
+        dataset: Annotated[
+            str,
+            Field(description="Dataset id (or name) from prepare_dataset, a local .zip, or an https URL of a zip."),
+        ],
         model_name: Annotated[str, Field(description="Name to register the result under, e.g. sid-custom-model.")],
         ctx: Context[Any],
-    ) -> dict[str, Any]:
-        """Start a LoRA training on fal and return its id at once."""
-        raise not_available("start_training", "issue 4")
+        trigger_word: Annotated[
+            str | None,
+            Field(description="Unique made-up token for the person, e.g. SIDAI. Default: the dataset's trigger word."),
+        ] = None,
+        model_type: Annotated[
+            str,
+            Field(
+                description="flux-lora (fast trainer, default), flux-lora-portrait or flux-lora-turbo. sdxl-lora / "
+                "sd15-lora / dreambooth are explained, not trained."
+            ),
+        ] = DEFAULT_PRESET,
+        steps: Annotated[
+            int | None, Field(description="Training steps; 1000–1500 recommended. Default: the preset's.")
+        ] = None,
+        num_epochs: Annotated[
+            int | None, Field(description="Accepted as another name for steps (fal counts steps).")
+        ] = None,
+        learning_rate: Annotated[
+            float | None, Field(description="Portrait/turbo only; default the preset's (e.g. 9e-5 for portrait).")
+        ] = None,
+        style: Annotated[
+            bool, Field(description="Style training (an art style, not a person): no face masks/auto-captions.")
+        ] = False,
+        concepts: Annotated[
+            list[str] | None,
+            Field(description="Multi-concept: extra trigger tokens that the zip's captions use for other concepts."),
+        ] = None,
+        dry_run: Annotated[bool, Field(description="Return the exact request and cost without sending it.")] = False,
+        force: Annotated[
+            bool, Field(description="Start a new paid run even if an identical one is running or done.")
+        ] = False,
+    ) -> StartTrainingResult:
+        """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
+        state = state_of(ctx)
+        preset = get_preset(model_type)
+        checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
+        precheck(preset, model_name=model_name, trigger_word=trigger_word, **checks)
+        source, facts = await jobs.resolve_dataset(state, dataset)
+        plan = build_plan(
+            preset,
+            source,
+            model_name=model_name,
+            trigger_word=trigger_word,
+            steps=steps,
+            num_epochs=num_epochs,
+            learning_rate=learning_rate,
+            style=style,
+            concepts=concepts,
+            zip_facts=facts,
+        )
+        common: dict[str, Any] = {
+            "endpoint": preset.endpoint,
+            "request": plan.body,
+            "estimated_cost_usd": plan.estimate_usd,
+            "cost_basis": preset.price_note,
+            "warnings": plan.warnings,
+            "notes": plan.notes,
+        }
+        if dry_run:
+            budget_message = None
+            try:
+                check_budget(state.settings, state.store, plan.estimate_usd, f"Training {plan.model_name}")
+            except ToolError as refusal:
+                budget_message = str(refusal)
+            duplicate = jobs.find_duplicate(state, plan)
+            if duplicate is not None:
+                common["notes"] = [
+                    *plan.notes,
+                    f"An identical run exists ({duplicate['id']}, {duplicate['status']}); starting would return it.",
+                ]
+            return StartTrainingResult(
+                dry_run=True, reused=False, budget_ok=budget_message is None, budget_message=budget_message, **common
+            )
+        run, reused = await jobs.submit(state, plan, source.dataset_id, force)
+        if reused:
+            common["notes"] = [
+                *plan.notes,
+                f"Identical request already {run.status} as {run.id}: returned it instead of paying again. "
+                "Pass force=true to train again anyway.",
+            ]
+        return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
     @server.tool(
         title="Training status",
         annotations=ToolAnnotations(
-            title="Training status", read_only_hint=True, idempotent_hint=True, open_world_hint=True
+            title="Training status",
+            read_only_hint=False,  # records fal's answers, downloads the LoRA and registers the model version
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
         ),
     )
+    @dedented
     async def training_status(
         ctx: Context[Any],
         training_id: Annotated[str | None, Field(description="Training id from start_training.")] = None,
-    ) -> dict[str, Any]:
-        """Poll a training: queue position, progress, ETA, errors; registers the model when done."""
-        raise not_available("training_status", "issue 4")
+        model_name: Annotated[str | None, Field(description="Or: the newest training of this model.")] = None,
+        wait_seconds: Annotated[
+            float, Field(ge=0, le=MAX_WAIT_SECONDS, description="Wait up to this long (≤ 30 s) for it to finish.")
+        ] = 0,
+    ) -> TrainingStatusResult:
+        """Report a training's state: queue position, progress % and ETA (from fal's step N/M logs), last log
+        lines, and fal's error if it failed. When it has completed, the result is stored, the LoRA file is
+        downloaded and the model version registered (the background watcher does this too, even unasked).
+        With neither training_id nor model_name it lists recent trainings. wait_seconds (≤ 30) keeps polling
+        with progress notifications until the run finishes or the time is up.
+        """
+        state = state_of(ctx)
+        if training_id is None and model_name is None:
+            return TrainingStatusResult(recent=jobs.recent(state))
+        row = jobs.load(state, training_id) if training_id else jobs.latest_for_model(state, model_name or "")
+        row = await jobs.refresh(state, row["id"])
+        progress = Progress(ctx)
+        deadline = time.monotonic() + min(wait_seconds, MAX_WAIT_SECONDS)
+        interval = max(min(state.settings.poll_min_seconds, 5.0), 0.1)
+        while row["next_poll_at"] is not None and time.monotonic() < deadline:
+            await progress(row["progress"] or 0.0, _progress_message(row))
+            await anyio.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
+            row = await jobs.refresh(state, row["id"])
+        if wait_seconds:
+            await progress(row["progress"] or 0.0, _progress_message(row))
+        return TrainingStatusResult(training=jobs.to_run(state, row))
+
+    @server.tool(
+        title="Cancel a training",
+        annotations=ToolAnnotations(
+            title="Cancel a training",
+            read_only_hint=False,
+            destructive_hint=True,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    @dedented
+    async def cancel_training(
+        training_id: Annotated[str, Field(description="Training id from start_training.")],
+        ctx: Context[Any],
+    ) -> CancelTrainingResult:
+        """Ask fal to cancel a queued or running training and record the outcome. A run that fal already
+        finished cannot be cancelled: it is registered as a model version instead.
+        """
+        state = state_of(ctx)
+        outcome, row = await jobs.cancel(state, training_id)
+        run = jobs.to_run(state, row)
+        if outcome == "already_completed":
+            note = "fal had already finished this training, so it was not cancelled; the model is registered."
+        elif run.status == "cancelled" and run.pending_work:
+            note = "Cancellation requested; fal confirms shortly (the watcher records it). Cost may still apply."
+        else:
+            note = f"Training is now {run.status}."
+        return CancelTrainingResult(outcome=outcome, training=run, note=note)
+
+
+def _progress_message(row: dict[str, Any]) -> str:
+    if row["status"] == "queued":
+        return f"queued (position {row['queue_position']})" if row["queue_position"] is not None else "queued"
+    if row["status"] == "running":
+        pct = f" {row['progress']:.0f}%" if row["progress"] is not None else ""
+        eta = f", ETA {row['eta_seconds']:.0f}s" if row["eta_seconds"] else ""
+        return f"training{pct}{eta}"
+    return row["status"]

@@ -599,7 +599,7 @@ def validate_input(endpoint: str, data: dict[str, Any]) -> list[dict[str, Any]]:
         number("guidance_scale", 0, 35)
         size = data.get("image_size")
         if size is not None and not (
-            size in IMAGE_SIZES
+            (isinstance(size, str) and size in IMAGE_SIZES)
             or (isinstance(size, dict) and isinstance(size.get("width"), int) and isinstance(size.get("height"), int))
         ):
             err("image_size", "Input should be a preset name or {width, height}")

@@ -1,0 +1,309 @@
+"""The generation tools as an agent sees them: execute_custom_model, generation_status, reproduce_generation,
+cost_report, and the endpoint table as a resource. Behaviour lives in tools.generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from server.previews import thumbnails_within_budget
+from server.state import AppState
+from tools import costs, endpoints
+from tools.common import Progress, state_of, with_previews
+from tools.generation import (
+    GenerationOutput,
+    batch_outputs,
+    expand_batch,
+    generation_status,
+    reproduce,
+    run_batch,
+    run_generation,
+)
+
+PREVIEW_BUDGET_BYTES = 500_000  # inline thumbnails of one result together; the JSON part stays far below 1 MB
+
+
+class GenerationResult(BaseModel):
+    status: Literal["completed", "pending", "partial", "failed"] = Field(
+        description="completed: all done; pending: some still on fal (call generation_status); partial: some failed."
+    )
+    generations: list[GenerationOutput]
+    batch_id: str | None = None
+    completed: int
+    pending: int
+    failed: int
+    estimated_cost_usd: float
+    previews: int = Field(description="How many thumbnails are attached inline (full files: see files[].path).")
+    next_step: str
+
+
+class CostReport(BaseModel):
+    days: int
+    totals: costs.CostTotals
+    by_endpoint: dict[str, float] = Field(description="Estimated spend per fal endpoint in the window.")
+    generations: int = Field(description="Generations recorded in the window.")
+    note: str
+
+
+async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
+    completed = sum(o.status == "completed" for o in outputs)
+    failed = sum(o.status == "failed" for o in outputs)
+    pending = len(outputs) - completed - failed
+    if pending:
+        status = "pending"
+        ref = f"batch_id={batch_id!r}" if batch_id else f"generation_id={outputs[0].generation_id!r}"
+        next_step = (
+            f"{pending} still running on fal; results are saved in the background. Call generation_status({ref}, "
+            "wait_seconds=20) to collect them."
+        )
+    elif failed and completed:
+        status, next_step = "partial", "Some items failed (see each error); the others are saved."
+    elif failed:
+        status, next_step = "failed", "Every item failed; see the errors."
+    else:
+        status = "completed"
+        next_step = "Files are saved at files[].path; reproduce_generation(generation_id) re-runs one exactly."
+    paths = [
+        Path(f.path)
+        for o in outputs
+        for f in o.files
+        if f.path and (f.content_type or "image/").startswith("image/") and Path(f.path).is_file()
+    ]
+    thumbs = await anyio.to_thread.run_sync(thumbnails_within_budget, paths, PREVIEW_BUDGET_BYTES) if paths else []
+    result = GenerationResult(
+        status=status,
+        generations=outputs,
+        batch_id=batch_id,
+        completed=completed,
+        pending=pending,
+        failed=failed,
+        estimated_cost_usd=round(sum(o.estimated_cost_usd for o in outputs), 6),
+        previews=len(thumbs),
+        next_step=next_step,
+    )
+    return with_previews(result, thumbs)
+
+
+def _raise_if_single_failure(outputs: list[GenerationOutput]) -> None:
+    if len(outputs) == 1 and outputs[0].status == "failed":
+        out = outputs[0]
+        raise ToolError(f"Generation {out.generation_id} on {out.endpoint} failed: {out.error}")
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(
+        title="Run a custom model",
+        annotations=ToolAnnotations(
+            title="Run a custom model",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def execute_custom_model(
+        endpoint: Annotated[
+            str,
+            Field(
+                description="A registered model (`sid-custom-model`, `sid-custom-model@v2`, "
+                "`fal-ai/<user>/sid-custom-model`) or any fal endpoint id (e.g. `fal-ai/flux/dev`)."
+            ),
+        ],
+        ctx: Context[Any],
+        input_params: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="Endpoint input, e.g. {prompt, image_size, num_images, guidance_scale, "
+                "num_inference_steps, seed}. Guide-style names (steps, cfg_scale, width/height, lora_scale) are "
+                "mapped; fields the model ignores are dropped with a warning."
+            ),
+        ] = None,
+        category_hint: Annotated[
+            Literal["image", "video", "audio"] | None,
+            Field(description="Output kind for endpoints the server does not know (known ones set it themselves)."),
+        ] = None,
+        scenario: Annotated[
+            str | None, Field(description="Short label for file names and records, e.g. 'headshot'.")
+        ] = None,
+        batch: Annotated[
+            list[dict[str, Any] | str] | None,
+            Field(
+                description="Several runs in one call: prompts, or dicts of fields overriding input_params (may "
+                "include 'scenario'). Run concurrently (4 at a time); failures are reported per item."
+            ),
+        ] = None,
+        seeds: Annotated[
+            list[int] | None, Field(description="Run every item once per seed (seed sweeps, reproducible sets).")
+        ] = None,
+        lora_scale: Annotated[
+            float | None, Field(ge=0, le=4, description="LoRA strength; default is the model's registered scale.")
+        ] = None,
+        use_lora: Annotated[
+            bool, Field(description="false = baseline without the LoRA on the same endpoint, for comparison.")
+        ] = True,
+        wait_seconds: Annotated[
+            float | None,
+            Field(ge=0, le=35, description="How long to wait for fal before answering with ids to poll (default 30)."),
+        ] = None,
+    ) -> Annotated[CallToolResult, GenerationResult]:
+        """Generate images (or video/audio) with a registered LoRA model or any fal endpoint.
+
+        A registered model name, `name@vN` or `fal-ai/<user>/<name>` runs on the model's LoRA endpoint (e.g.
+        fal-ai/flux-lora) with its LoRA and trigger word filled in (the trigger is added to the prompt if missing).
+        Other ids run as given. Inputs of known endpoints are checked first (nothing is spent on bad input) and
+        the cost is checked against the budget. Files are saved to the output folder and returned as paths, fal
+        URLs, seed, timings and small thumbnails. If fal takes longer than wait_seconds, the answer carries
+        generation ids: call generation_status later (results are saved in the background meanwhile).
+        Use `batch` and/or `seeds` for several runs at once, `use_lora=false` for a no-LoRA baseline.
+        """
+        state = state_of(ctx)
+        progress = Progress(ctx)
+        params = dict(input_params or {})
+        if batch or seeds:
+            items = expand_batch(params, batch, seeds, scenario)
+            batch_id, outputs = await run_batch(
+                state,
+                endpoint=endpoint,
+                items=items,
+                category_hint=category_hint,
+                lora_scale=lora_scale,
+                use_lora=use_lora,
+                progress=progress,
+                wait_seconds=wait_seconds,
+            )
+            if all(o.status == "failed" for o in outputs):
+                errors = "; ".join(f"{o.generation_id}: {o.error}" for o in outputs)
+                raise ToolError(f"Every item of batch {batch_id} failed: {errors}")
+            return await _respond(state, outputs, batch_id)
+        output = await run_generation(
+            state,
+            endpoint=endpoint,
+            input_params=params,
+            category_hint=category_hint,
+            scenario=scenario,
+            lora_scale=lora_scale,
+            use_lora=use_lora,
+            progress=progress,
+            wait_seconds=wait_seconds,
+        )
+        _raise_if_single_failure([output])
+        return await _respond(state, [output], None)
+
+    @server.tool(
+        name="generation_status",
+        title="Generation status",
+        annotations=ToolAnnotations(
+            title="Generation status",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=True,
+        ),
+    )
+    async def generation_status_tool(
+        ctx: Context[Any],
+        generation_id: Annotated[str | None, Field(description="Id from execute_custom_model (gen_...).")] = None,
+        batch_id: Annotated[str | None, Field(description="Batch id from execute_custom_model (batch_...).")] = None,
+        wait_seconds: Annotated[
+            float, Field(ge=0, le=35, description="Wait up to this long for unfinished jobs (0 = check once).")
+        ] = 0,
+    ) -> Annotated[CallToolResult, GenerationResult]:
+        """Check on generations that were still running when execute_custom_model answered.
+
+        Give generation_id or batch_id. Finished jobs come back with saved file paths and thumbnails; unfinished
+        ones with their queue position. Costs nothing: it only reads fal's status and saves finished results.
+        """
+        state = state_of(ctx)
+        if bool(generation_id) == bool(batch_id):
+            raise ToolError("Give exactly one of generation_id or batch_id.")
+        if generation_id:
+            return await _respond(state, [await generation_status(state, generation_id, wait_seconds)], None)
+        assert batch_id is not None
+        outputs = batch_outputs(state, batch_id)
+        deadline = anyio.current_time() + wait_seconds
+        open_ids = [o.generation_id for o in outputs if o.status in ("queued", "running")]
+        async with anyio.create_task_group() as group:
+            for gid in open_ids:
+                group.start_soon(generation_status, state, gid, max(0.0, deadline - anyio.current_time()))
+        return await _respond(state, batch_outputs(state, batch_id), batch_id)
+
+    @server.tool(
+        title="Reproduce a generation",
+        annotations=ToolAnnotations(
+            title="Reproduce a generation",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    async def reproduce_generation(
+        generation_id: Annotated[str, Field(description="Id of a recorded generation (gen_...).")],
+        ctx: Context[Any],
+        wait_seconds: Annotated[
+            float | None, Field(ge=0, le=35, description="How long to wait before answering with an id.")
+        ] = None,
+    ) -> Annotated[CallToolResult, GenerationResult]:
+        """Run a recorded generation again exactly: same endpoint, LoRA, seed and parameters (a paid call).
+
+        Use it to get a lost file back or to confirm a result is reproducible. The new generation records which
+        one it reproduces.
+        """
+        state = state_of(ctx)
+        output = await reproduce(state, generation_id, wait_seconds=wait_seconds, progress=Progress(ctx))
+        _raise_if_single_failure([output])
+        return await _respond(state, [output], None)
+
+    @server.tool(
+        title="Cost report",
+        annotations=ToolAnnotations(
+            title="Cost report",
+            read_only_hint=True,
+            destructive_hint=False,
+            idempotent_hint=True,
+            open_world_hint=False,
+        ),
+    )
+    async def cost_report(
+        ctx: Context[Any],
+        days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
+    ) -> CostReport:
+        """Estimated fal spend from the local ledger: totals per model, per day, per endpoint, and the budget.
+
+        Figures are estimates from the endpoint price table (fal bills the real amount); raw endpoints count
+        under '(none)' in by_model.
+        """
+        state = state_of(ctx)
+        window = (f"-{days} days",)
+        rows = state.store.query(
+            "SELECT endpoint, SUM(amount_usd) AS total FROM cost_ledger WHERE day >= date('now', ?) "
+            "GROUP BY endpoint ORDER BY total DESC",
+            window,
+        )
+        count = state.store.query_one(
+            "SELECT COUNT(*) AS n FROM generations WHERE substr(created_at, 1, 10) >= date('now', ?)", window
+        )
+        return CostReport(
+            days=days,
+            totals=costs.totals(state.settings, state.store, days),
+            by_endpoint={row["endpoint"]: round(row["total"], 4) for row in rows},
+            generations=int(count["n"]) if count else 0,
+            note="Estimates from the endpoint price table; check https://fal.ai/dashboard/usage for billed amounts.",
+        )
+
+    @server.resource(
+        "fal-video://endpoints",
+        name="endpoints",
+        title="Known fal inference endpoints",
+        description="Parameter rules, defaults, LoRA support and prices used to check generation input.",
+        mime_type="text/markdown",
+    )
+    def endpoint_table() -> str:
+        return endpoints.markdown_table()

@@ -1,0 +1,47 @@
+"""Reading a training's progress out of fal's log lines ("step 300/1000 loss=…") and estimating the ETA."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# "step 300/1000", "Step 300 / 1000", "steps: 300/1000", "300/1000 [01:02<03:04" (tqdm) — the last one wins.
+_STEP = re.compile(r"(?:\bsteps?\b[\s:=#]*)(\d+)\s*/\s*(\d+)", re.IGNORECASE)
+_TQDM = re.compile(r"\b(\d+)\s*/\s*(\d+)\s*\[")
+
+KEEP_LOG_LINES = 50
+
+
+@dataclass(frozen=True)
+class StepProgress:
+    step: int
+    total: int
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * min(self.step, self.total) / self.total, 1) if self.total else 0.0
+
+
+def log_messages(logs: list[dict[str, Any]] | None) -> list[str]:
+    return [str(line.get("message", "")).strip() for line in logs or [] if isinstance(line, dict)]
+
+
+def latest_step(messages: list[str]) -> StepProgress | None:
+    """The most recent step N/M in the logs (None when no line names one)."""
+    for message in reversed(messages):
+        for pattern in (_STEP, _TQDM):
+            matches = pattern.findall(message)
+            if matches:
+                step, total = (int(x) for x in matches[-1])
+                if total > 0 and step <= total:
+                    return StepProgress(step, total)
+    return None
+
+
+def eta_seconds(first_step: int, first_at: float, step: int, now: float, total: int) -> float | None:
+    """Remaining time from the step rate between the first progress observation and now."""
+    if step <= first_step or now <= first_at:
+        return None
+    rate = (step - first_step) / (now - first_at)
+    return round((total - step) / rate, 1)
