@@ -289,7 +289,8 @@ class FalGateway:
                     f"The submission to {endpoint} may or may not have reached fal.ai: {exc.reason}. It was not "
                     "retried, so that the job (and its cost) cannot be doubled. Check https://fal.ai/dashboard "
                     "(Requests) for a new request before submitting again.",
-                    status_code=exc.status_code,
+                    # No status code: fal's application gave no answer (a 502/504 came from its ingress), and
+                    # callers read `status_code is not None` as "fal refused, no job exists".
                     ambiguous=True,
                 ) from exc
             raise self._explain(exc, f"submit a job to {endpoint}") from exc

@@ -112,7 +112,7 @@ async def test_ingress_502_504_on_submit_is_ambiguous_and_not_resent(
     fake_fal.inject(SUBMIT, "status", method="POST", status=code, times=5, ingress=True)
     with pytest.raises(FalError) as caught:
         await gateway.submit("fal-ai/flux-lora", {"prompt": "x"})
-    assert caught.value.ambiguous and not caught.value.retryable
+    assert caught.value.ambiguous and not caught.value.retryable and caught.value.status_code is None
     assert "may or may not have reached fal.ai" in caught.value.message
     assert fake_fal.count("POST", SUBMIT) == 1
 
@@ -152,7 +152,7 @@ async def test_connection_lost_after_sending_is_ambiguous_never_resubmitted(
     with pytest.raises(FalError) as caught:
         await gateway.submit("fal-ai/flux-lora", {"prompt": "x"})
     error = caught.value
-    assert error.ambiguous and not error.retryable
+    assert error.ambiguous and not error.retryable and error.status_code is None
     assert "may or may not have reached fal.ai" in error.message and "dashboard" in error.message
     assert fake_fal.count("POST", SUBMIT) == 1
     assert len(fake_fal.submissions()) == (1 if kind == "drop_after" else 0)
@@ -426,3 +426,19 @@ async def test_connection_reset_mid_submit_is_ambiguous(gateway: FalGateway, fak
         await gateway.submit("fal-ai/flux-lora", {"prompt": "x" * 10})
     assert caught.value.ambiguous
     assert fake_fal.count("POST", SUBMIT) == 1
+
+
+@pytest.mark.parametrize("kind", ["drop_after", "reset"])
+async def test_start_training_whose_answer_is_lost_is_charged_at_most_once(
+    client, fake_fal: FakeFal, settings: Settings, kind: str
+) -> None:
+    """Through the real tool: the job fal may have queued is never submitted a second time."""
+    from tests.helpers import call_error
+    from tests.test_training import FAST, dataset_url
+
+    fake_fal.inject(r"^/queue/fal-ai/flux-lora-fast-training$", kind, method="POST")
+    args = {"dataset": dataset_url(fake_fal), "model_name": "sid", "trigger_word": "SIDAI"}
+    text = await call_error(client, "start_training", args)
+    assert "dashboard" in text and "may" in text
+    assert fake_fal.count("POST", r"^/queue/fal-ai/flux-lora-fast-training$") == 1
+    assert len(fake_fal.submissions(FAST)) == (1 if kind == "drop_after" else 0)
