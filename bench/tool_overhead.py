@@ -40,7 +40,7 @@ async def _time_calls(
             started = time.perf_counter()
             await client.call_tool(tool, args)
             samples.append((time.perf_counter() - started) * 1000)
-    return samples, f"{outcome}: {text[:120]}"
+    return samples, f"{outcome}: {' '.join(text.split())[:120]}"
 
 
 def _bare_server() -> MCPServer:
