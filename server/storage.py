@@ -182,6 +182,39 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX generations_by_batch ON generations (batch_id);
         """,
     ),
+    (
+        5,
+        """
+        ALTER TABLE prompts ADD COLUMN variables_json TEXT NOT NULL DEFAULT '{}';
+        ALTER TABLE prompts ADD COLUMN tags_json TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE test_suites (
+            id            TEXT PRIMARY KEY,
+            model_name    TEXT NOT NULL,
+            options_json  TEXT NOT NULL,            -- versions, scenarios, seeds, variants as requested
+            status        TEXT NOT NULL,            -- running | completed
+            sheet_path    TEXT,
+            columns       INTEGER,
+            rows          INTEGER,
+            created_at    TEXT NOT NULL,
+            completed_at  TEXT
+        );
+        CREATE TABLE test_suite_cells (
+            suite_id       TEXT NOT NULL REFERENCES test_suites (id) ON DELETE CASCADE,
+            position       INTEGER NOT NULL,
+            scenario       TEXT NOT NULL,
+            model_version  INTEGER,                 -- the LoRA version, NULL for the no-LoRA baseline
+            variant        TEXT NOT NULL,           -- lora | scale | baseline
+            lora_scale     REAL,
+            seed           INTEGER NOT NULL,
+            prompt         TEXT NOT NULL,
+            endpoint       TEXT NOT NULL,           -- model reference, e.g. sid@v2
+            input_json     TEXT NOT NULL,           -- input_params for run_generation
+            generation_id  TEXT,
+            error          TEXT,
+            PRIMARY KEY (suite_id, position)
+        );
+        """,
+    ),
 ]
 
 

@@ -1,30 +1,370 @@
-"""prompt_library: tested prompt templates and the quality-testing matrix."""
+"""prompt_library: tested prompt templates per scenario, rendered for a model's trigger word and run.
+
+Also registers the rest of this family: the quality_matrix tool, the MCP workflow prompts and the read-only
+MCP resources (models, trainings, datasets, templates).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.types import ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field
 
-from tools.common import not_available
+from prompts import workflows
+from prompts.loader import Template, TemplateError, build_template, render
+from server.state import AppState
+from server.storage import utc_now
+from tools import matrix, prompt_store, registry, resources
+from tools.common import Progress, state_of, with_previews
+from tools.generation import GenerationOutput, run_generation
+from tools.training import dedented
 
 POLLERS: tuple = ()
 
+Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
+
+
+class TemplateSummary(BaseModel):
+    name: str
+    description: str
+    source: str = Field(description="builtin | user")
+    variables: dict[str, str | None] = Field(description="Variable → default (null: required).")
+    tags: list[str]
+    model: str | None = Field(default=None, description="Model the template is tied to, if any.")
+
+
+class Rendered(BaseModel):
+    prompt: str
+    trigger_word: str
+    model: str | None = Field(description="Model reference whose trigger word was used, if any.")
+    input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
+    lora_scale: float | None
+
+
+class LibraryResult(BaseModel):
+    action: str
+    message: str
+    templates: list[TemplateSummary] | None = None
+    template: Template | None = None
+    rendered: Rendered | None = None
+    generation: GenerationOutput | None = Field(
+        default=None, description="For run: the generation (status, files, generation_id for generation_status)."
+    )
+    yaml: str | None = Field(default=None, description="For export: the library in the guide's YAML format.")
+    path: str | None = Field(default=None, description="For export: where the YAML was written.")
+    imported: list[str] | None = None
+    unchanged: list[str] | None = None
+    skipped: dict[str, str] | None = Field(default=None, description="For import: name → why it was not imported.")
+    warnings: list[str] = Field(default_factory=list)
+
+
+def _summary(template: Template) -> TemplateSummary:
+    model = template.model_name
+    if model and template.model_version is not None:
+        model = f"{model}@v{template.model_version}"
+    return TemplateSummary(
+        name=template.name,
+        description=template.description,
+        source=template.source,
+        variables=template.variables,
+        tags=template.tags,
+        model=model,
+    )
+
+
+def render_for(
+    state: AppState,
+    template: Template,
+    *,
+    model: str | None,
+    trigger_word: str | None,
+    values: dict[str, Any] | None,
+) -> Rendered:
+    """Render `template` with the trigger word of `model` (or the template's own model) or an explicit one."""
+    ref = model or (
+        f"{template.model_name}@v{template.model_version}"
+        if template.model_name and template.model_version is not None
+        else template.model_name
+    )
+    version = registry.find(state.store, ref) if ref else None
+    word = trigger_word or (version.trigger_word if version else None)
+    if not word:
+        hint = f"{ref!r} is not a registered model, so " if ref else ""
+        raise ToolError(
+            f"{hint}no trigger word is known: pass model=<registered model name> (its trigger word is used) or "
+            "trigger_word=<word>."
+        )
+    try:
+        prompt = render(template, word, values)
+    except TemplateError as exc:
+        raise ToolError(str(exc)) from exc
+    return Rendered(
+        prompt=prompt,
+        trigger_word=word,
+        model=ref,
+        input_params={"prompt": prompt, **template.settings.as_input()},
+        lora_scale=template.settings.lora_scale,
+    )
+
+
+def _parse_template(**fields: Any) -> Template:
+    try:
+        return build_template(**fields)
+    except TemplateError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _model_tie(state: AppState, model: str | None) -> tuple[str | None, int | None]:
+    if not model:
+        return None, None
+    number = registry.split_version(model)[1]
+    resolved = registry.resolve(state.store, model)
+    return resolved.model_name, number
+
 
 def register(server: MCPServer) -> None:
+    matrix.register(server)
+    resources.register(server)
+    workflows.register(server)
+
     @server.tool(
         title="Prompt library",
         annotations=ToolAnnotations(
-            title="Prompt library", read_only_hint=False, destructive_hint=False, open_world_hint=True
+            title="Prompt library",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
         ),
     )
+    @dedented
     async def prompt_library(
-        action: Annotated[Literal["list", "get", "save", "delete", "render", "run"], Field(description="What to do.")],
+        action: Annotated[
+            Action,
+            Field(
+                description="list | get | save | delete (your templates) | render (fill in, no cost) | "
+                "run (render + generate, paid) | export / import (the guide's YAML format)."
+            ),
+        ],
         ctx: Context[Any],
-        name: Annotated[str | None, Field(description="Template name.")] = None,
-    ) -> dict[str, Any]:
-        """Tested prompt templates rendered for a model's trigger word."""
-        raise not_available("prompt_library", "issue 6")
+        name: Annotated[str | None, Field(description="Template name, e.g. professional-headshot.")] = None,
+        values: Annotated[
+            dict[str, str] | None,
+            Field(description="render/run: values for the template's variables, e.g. {'outfit': 'navy suit'}."),
+        ] = None,
+        model: Annotated[
+            str | None,
+            Field(
+                description="render/run: registered model (name or name@v2) whose trigger word is used and, for "
+                "run, which generates. save: tie the template to this model."
+            ),
+        ] = None,
+        trigger_word: Annotated[
+            str | None, Field(description="render: trigger word to use when no model is given.")
+        ] = None,
+        template: Annotated[
+            str | None,
+            Field(
+                description="save: prompt text with {trigger} (or [trigger]) and {variables}, e.g. "
+                "'portrait of {trigger} wearing {outfit}, studio light'."
+            ),
+        ] = None,
+        description: Annotated[str | None, Field(description="save: what the template is for.")] = None,
+        variables: Annotated[
+            dict[str, str | None] | None,
+            Field(description="save: default value per variable; null makes a variable required."),
+        ] = None,
+        settings: Annotated[
+            dict[str, Any] | None,
+            Field(
+                description="save: recommended settings: guidance_scale, num_inference_steps, image_size, "
+                "num_images, lora_scale."
+            ),
+        ] = None,
+        tags: Annotated[list[str] | None, Field(description="save: tags; list: filter by this tag (first).")] = None,
+        overwrite: Annotated[
+            bool, Field(description="save/import: replace a saved template or shadow a built-in of that name.")
+        ] = False,
+        input_params: Annotated[
+            dict[str, Any] | None,
+            Field(description="run: extra endpoint input overriding the template's settings, e.g. {'seed': 7}."),
+        ] = None,
+        lora_scale: Annotated[
+            float | None, Field(ge=0, le=4, description="run: LoRA strength (default: template, then model).")
+        ] = None,
+        yaml_text: Annotated[str | None, Field(description="import: the library YAML itself.")] = None,
+        path: Annotated[str | None, Field(description="import: a YAML file to read (never modified).")] = None,
+        include_builtin: Annotated[
+            bool, Field(description="export: also export the built-in templates (default: only yours).")
+        ] = False,
+    ) -> Annotated[CallToolResult, LibraryResult]:
+        """Tested prompt templates for a personal model: headshots, LinkedIn, YouTube thumbnails, covers, events.
+
+        Start with action=list (optionally tags=['portrait']), then action=render with name + model to see the
+        exact prompt (free), then action=run to generate with the model (paid, same machinery as
+        execute_custom_model; returns previews + file paths, or a generation_id to poll with
+        generation_status). Templates use {trigger} for the model's trigger word and {variables}
+        with defaults; render fails naming any variable that has no value, and any value for a variable the
+        template does not have (typos are caught before money is spent). Save your own with action=save
+        (built-ins are read-only: overwrite=true shadows one with your copy; delete restores it). Move
+        libraries between machines with export / import (YAML: name → prompt, guidance_scale, steps). Score
+        results with the quality_matrix tool.
+        """
+        state = state_of(ctx)
+        store = state.store
+        need = _requirer(action)
+
+        if action == "list":
+            templates = list(prompt_store.all_templates(store).values())
+            if tags:
+                wanted = tags[0].strip().lower()
+                templates = [t for t in templates if wanted in t.tags]
+            if model:
+                model_name = registry.split_version(model)[0]
+                templates = [t for t in templates if t.model_name in (None, model_name)]
+            message = f"{len(templates)} template(s). Render one with action=render, name=<name>, model=<model>."
+            return with_previews(
+                LibraryResult(action=action, message=message, templates=[_summary(t) for t in templates]), []
+            )
+
+        if action == "get":
+            found = prompt_store.get_template(store, need(name, "name"))
+            return with_previews(LibraryResult(action=action, message=f"Template {found.name!r}.", template=found), [])
+
+        if action == "save":
+            model_name, model_version = _model_tie(state, model)
+            parsed = _parse_template(
+                name=need(name, "name"),
+                template=need(template, "template"),
+                description=description or "",
+                variables=variables,
+                settings=settings,
+                tags=tags,
+                model_name=model_name,
+                model_version=model_version,
+            )
+            saved = prompt_store.save_template(store, parsed, overwrite=overwrite)
+            note = " It shadows the built-in of the same name." if saved.overrides_builtin else ""
+            return with_previews(
+                LibraryResult(action=action, message=f"Saved {saved.name!r}.{note}", template=saved), []
+            )
+
+        if action == "delete":
+            deleted, restored = prompt_store.delete_template(store, need(name, "name"))
+            note = " The built-in template of that name is active again." if restored else ""
+            return with_previews(
+                LibraryResult(action=action, message=f"Deleted {deleted.name!r}.{note}", template=deleted), []
+            )
+
+        if action == "render":
+            found = prompt_store.get_template(store, need(name, "name"))
+            rendered = render_for(state, found, model=model, trigger_word=trigger_word, values=values)
+            return with_previews(
+                LibraryResult(action=action, message="Rendered; nothing was generated.", rendered=rendered), []
+            )
+
+        if action == "run":
+            found = prompt_store.get_template(store, need(name, "name"))
+            rendered = render_for(state, found, model=model, trigger_word=trigger_word, values=values)
+            if not rendered.model:
+                raise ToolError("run needs model=<registered model name or fal endpoint> to generate with.")
+            return await _run(ctx, state, found, rendered, input_params or {}, lora_scale)
+
+        if action == "export":
+            chosen = prompt_store.all_templates(store) if include_builtin else prompt_store.user_templates(store)
+            text = prompt_store.export_yaml(list(chosen.values()))
+            export_dir = state.settings.home / "exports"
+            export_dir.mkdir(parents=True, exist_ok=True)
+            dest = export_dir / f"prompt-library-{utc_now().replace(':', '').replace('+0000', 'Z')}.yaml"
+            dest.write_text(text, encoding="utf-8")
+            message = f"Exported {len(chosen)} template(s) to {dest}."
+            return with_previews(LibraryResult(action=action, message=message, yaml=text, path=str(dest)), [])
+
+        # import
+        if bool(yaml_text) == bool(path):
+            raise ToolError("import needs exactly one of yaml_text (the YAML itself) or path (a .yaml file).")
+        text = yaml_text or _read_text(Path(path or "").expanduser())
+        return with_previews(_import(store, text, overwrite), [])
+
+
+def _requirer(action: str) -> Any:
+    def need(value: str | None, field: str) -> str:
+        if value is None or not str(value).strip():
+            raise ToolError(f"action={action} needs {field}.")
+        return value
+
+    return need
+
+
+def _read_text(path: Path) -> str:
+    if not path.is_file():
+        raise ToolError(f"No file at {path}; give the full path of the library YAML, or pass yaml_text.")
+    if path.stat().st_size > 2_000_000:
+        raise ToolError(f"{path} is over 2 MB; a prompt library YAML is a few KB. Check the path.")
+    return path.read_text(encoding="utf-8")
+
+
+def _import(store: Any, text: str, overwrite: bool) -> LibraryResult:
+    parsed = prompt_store.parse_import(text)
+    current = prompt_store.all_templates(store)
+    imported, unchanged, skipped = [], [], {}
+    for entry in parsed:
+        existing = current.get(entry.name)
+        if existing is not None and prompt_store.same_content(existing, entry):
+            unchanged.append(entry.name)
+            continue
+        if existing is not None and not overwrite:
+            skipped[entry.name] = f"a {existing.source} template of that name exists; pass overwrite=true to replace it"
+            continue
+        prompt_store.save_template(store, entry, overwrite=True)
+        imported.append(entry.name)
+    message = f"Imported {len(imported)}, unchanged {len(unchanged)}, skipped {len(skipped)}."
+    return LibraryResult(action="import", message=message, imported=imported, unchanged=unchanged, skipped=skipped)
+
+
+async def _run(
+    ctx: Context[Any],
+    state: AppState,
+    template: Template,
+    rendered: Rendered,
+    overrides: dict[str, Any],
+    lora_scale: float | None,
+) -> CallToolResult:
+    from server.previews import thumbnails_within_budget
+
+    if "prompt" in overrides:
+        raise ToolError("input_params must not contain 'prompt'; the template renders it. Use values instead.")
+    output = await run_generation(
+        state,
+        endpoint=rendered.model or "",
+        input_params={**rendered.input_params, **overrides},
+        category_hint="image",
+        scenario=template.name,
+        lora_scale=lora_scale if lora_scale is not None else rendered.lora_scale,
+        progress=Progress(ctx),
+    )
+    import anyio
+
+    paths = [Path(f.path) for f in output.files if f.path]
+    previews = await anyio.to_thread.run_sync(thumbnails_within_budget, paths) if paths else []
+    if output.status == "completed":
+        message = f"Generated {len(output.files)} file(s) with {template.name!r}. Score them with quality_matrix."
+    elif output.status == "failed":
+        message = f"Generation failed: {output.error}"
+    else:
+        message = (
+            f"Still {output.status}; call generation_status(generation_id={output.generation_id!r}) for the files."
+        )
+    result = LibraryResult(
+        action="run",
+        message=message,
+        rendered=rendered,
+        generation=output,
+        warnings=list(output.warnings),
+    )
+    return with_previews(result, previews)

@@ -1,0 +1,316 @@
+"""quality_matrix: record and compare quality/likeness scores per scenario × model version, run test suites."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from server.state import AppState
+from tools import likeness, registry, scores, suite
+from tools.common import Progress, state_of, with_previews
+from tools.scores import Comparison, Evaluation, MatrixRow
+from tools.suite import SuiteReport
+from tools.training import dedented
+
+Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
+
+
+class GenerationLikeness(BaseModel):
+    generation_id: str
+    model_version: int | None
+    scenario: str | None
+    score: float | None = Field(description="1-10 (mean over the generation's images); None when no face was found.")
+    distance: float | None = Field(description="Median face-descriptor distance; same person < 0.45, other > 0.6.")
+    faces: int = Field(description="Images of this generation in which a face was found.")
+    recorded: bool = Field(description="Stored in the matrix (baseline images are scored but not stored).")
+
+
+class MatrixResult(BaseModel):
+    action: str
+    message: str
+    model: str | None = None
+    evaluation: Evaluation | None = None
+    rows: list[MatrixRow] | None = None
+    table: str | None = Field(default=None, description="The matrix as a Markdown table: quality / likeness (n).")
+    comparison: Comparison | None = None
+    default_version: int | None = None
+    suite: SuiteReport | None = None
+    likeness: list[GenerationLikeness] | None = None
+
+
+async def score_generations(
+    state: AppState, generation_ids: list[str], reference_photos: list[str] | None
+) -> list[GenerationLikeness]:
+    """Likeness of each generation's first image vs. its model version's training photos (or given photos)."""
+    likeness.require()
+    from tools.generation import generation_status
+
+    store = state.store
+    given = [Path(p).expanduser() for p in reference_photos or []]
+    missing = [str(p) for p in given if not p.is_file()]
+    if missing:
+        raise ToolError(f"Reference photo(s) not found: {missing}.")
+    references: dict[tuple[str | None, int | None], list[Any]] = {}
+    results = []
+    for generation_id in dict.fromkeys(generation_ids):
+        row = store.query_one(
+            "SELECT model_name, model_version, scenario FROM generations WHERE id = ?", (generation_id,)
+        )
+        if row is None:
+            raise ToolError(f"No generation {generation_id!r}.")
+        output = await generation_status(state, generation_id, wait_seconds=0)
+        if output.status != "completed" or not output.files:
+            raise ToolError(f"Generation {generation_id} is {output.status}; score it once it has completed.")
+        key = (row["model_name"], row["model_version"])
+        if key not in references:
+            photos = given or _training_photos(state, row["model_name"], row["model_version"])
+            references[key] = await anyio.to_thread.run_sync(likeness.reference_descriptors, photos)
+        images = [Path(f.path) for f in output.files if f.path and Path(f.path).is_file()]
+        if not images:
+            raise ToolError(f"Generation {generation_id}'s files are not on this machine; nothing to score.")
+        measured = likeness.combine(await anyio.to_thread.run_sync(likeness.score_images, references[key], images))
+        baseline = store.query_one(
+            "SELECT 1 FROM test_suite_cells WHERE generation_id = ? AND variant = 'baseline'", (generation_id,)
+        )
+        recorded = False
+        if measured.score is not None and row["model_version"] is not None and baseline is None:
+            already = store.query_one(
+                "SELECT 1 FROM evaluations WHERE generation_id = ? AND likeness_method = ?",
+                (generation_id, likeness.METHOD),
+            )
+            if already is None:
+                scores.record(
+                    store,
+                    model=f"{row['model_name']}@v{row['model_version']}",
+                    scenario=row["scenario"] or "unspecified",
+                    quality=None,
+                    likeness=measured.score,
+                    notes=f"automatic: descriptor distance {measured.distance}",
+                    generation_id=generation_id,
+                    likeness_method=likeness.METHOD,
+                )
+            recorded = True
+        results.append(
+            GenerationLikeness(
+                generation_id=generation_id,
+                model_version=row["model_version"],
+                scenario=row["scenario"],
+                score=measured.score,
+                distance=measured.distance,
+                faces=measured.faces,
+                recorded=recorded,
+            )
+        )
+    return results
+
+
+def _training_photos(state: AppState, model_name: str | None, version: int | None) -> list[Path]:
+    if model_name is None:
+        raise ToolError("This generation was not made with a registered model; pass reference_photos.")
+    found = registry.find(state.store, f"{model_name}@v{version}" if version else model_name)
+    dataset = (
+        state.store.query_one("SELECT dir FROM datasets WHERE id = ?", (found.dataset_id,))
+        if found and found.dataset_id
+        else None
+    )
+    photos = likeness.dataset_photos(Path(dataset["dir"])) if dataset else []
+    if not photos:
+        raise ToolError(
+            f"No training photos are known for {model_name} v{version} (no prepared dataset on this machine); "
+            "pass reference_photos=[paths to a few clear photos of the person]."
+        )
+    return photos
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(
+        title="Quality matrix",
+        annotations=ToolAnnotations(
+            title="Quality matrix",
+            read_only_hint=False,
+            destructive_hint=False,
+            idempotent_hint=False,
+            open_world_hint=True,
+        ),
+    )
+    @dedented
+    async def quality_matrix(
+        action: Annotated[
+            Action,
+            Field(
+                description="record (a score) | show (the matrix) | compare (two versions) | run_suite "
+                "(generate scenarios × seeds, paid) | suite_status (poll a suite) | likeness (automatic scores)."
+            ),
+        ],
+        ctx: Context[Any],
+        model: Annotated[
+            str | None, Field(description="Model name, or name@v2 for one version (record, run_suite).")
+        ] = None,
+        scenario: Annotated[str | None, Field(description="record: scenario/template, e.g. linkedin-profile.")] = None,
+        quality: Annotated[
+            float | None, Field(ge=1, le=10, description="record: image quality 1-10 (sharpness, artefacts).")
+        ] = None,
+        likeness_score: Annotated[
+            float | None, Field(ge=1, le=10, description="record: how much it looks like the person, 1-10.")
+        ] = None,
+        notes: Annotated[str, Field(description="record: what was good or wrong.")] = "",
+        generation_id: Annotated[
+            str | None, Field(description="record: the generation scored (model/version/scenario come from it).")
+        ] = None,
+        versions: Annotated[
+            list[int] | None,
+            Field(description="show: versions to include; compare: exactly two; run_suite: versions to test."),
+        ] = None,
+        make_default: Annotated[
+            bool, Field(description="compare: pin the winning version as the model's default.")
+        ] = False,
+        scenarios: Annotated[
+            list[str] | None,
+            Field(
+                description="run_suite: template names (default: professional-headshot, casual-outdoor, "
+                "youtube-thumbnail)."
+            ),
+        ] = None,
+        seeds: Annotated[
+            list[int] | None, Field(description="run_suite: seeds, one column each (default [1, 2]).")
+        ] = None,
+        include_baseline: Annotated[
+            bool, Field(description="run_suite: add a no-LoRA row per scenario (same prompt and seeds).")
+        ] = False,
+        lora_scales: Annotated[
+            list[float] | None, Field(description="run_suite: extra rows at these LoRA scales, e.g. [0.7, 1.2].")
+        ] = None,
+        values: Annotated[
+            dict[str, str] | None,
+            Field(description="run_suite: template variable values, e.g. {'outfit': 'navy suit'}."),
+        ] = None,
+        suite_id: Annotated[str | None, Field(description="suite_status / likeness: the suite id.")] = None,
+        generation_ids: Annotated[list[str] | None, Field(description="likeness: generations to score.")] = None,
+        reference_photos: Annotated[
+            list[str] | None,
+            Field(description="likeness: photos of the person (default: the version's prepared training photos)."),
+        ] = None,
+    ) -> Annotated[CallToolResult, MatrixResult]:
+        """Quality-testing matrix for personal models: which prompts and which version work best.
+
+        After training: action=run_suite with model (and versions=[1, 2] to compare versions, include_baseline
+        for a no-LoRA reference, lora_scales for strength variants) generates every scenario × seed and returns
+        a labelled contact-sheet preview plus the PNG path; if time runs out it returns suite_id and pending
+        generation ids — call action=suite_status until status is completed. Score what you see with
+        action=record (model=name@vN, scenario, quality and likeness_score 1-10, notes). action=show prints the
+        matrix; action=compare gives per-scenario averages of two versions and the one to keep as default
+        (make_default=true pins it). action=likeness scores faces automatically against the training photos
+        when the optional 'likeness' extra is installed (otherwise it explains how to install it).
+        """
+        state = state_of(ctx)
+        store = state.store
+
+        if action == "record":
+            evaluation = scores.record(
+                store,
+                model=model,
+                scenario=scenario,
+                quality=quality,
+                likeness=likeness_score,
+                notes=notes,
+                generation_id=generation_id,
+            )
+            message = f"Recorded {evaluation.scenario} for {evaluation.model_name} v{evaluation.model_version}."
+            return with_previews(MatrixResult(action=action, message=message, evaluation=evaluation), [])
+
+        if action in ("show", "compare"):
+            if not model:
+                raise ToolError(f"action={action} needs model=<model name>.")
+            name = scores.model_name_of(store, model)
+            if action == "show":
+                rows = scores.matrix(store, name, versions)
+                message = (
+                    f"{len(rows)} scenario(s) scored for {name}."
+                    if rows
+                    else f"No scores for {name} yet; use action=run_suite, then action=record."
+                )
+                result = MatrixResult(
+                    action=action, message=message, model=name, rows=rows, table=scores.markdown(rows)
+                )
+                return with_previews(result, [])
+            if versions is not None and len(versions) != 2:
+                raise ToolError("compare takes exactly two versions, e.g. versions=[1, 2] (or none: the two newest).")
+            a, b = (versions[0], versions[1]) if versions else (None, None)
+            comparison = scores.compare(store, name, a, b)
+            default = registry.effective_default(store, name)
+            message = comparison.reason
+            if make_default:
+                if comparison.winner is None:
+                    raise ToolError(f"No clear winner, so the default was not changed: {comparison.reason}")
+                registry.set_default(store, name, comparison.winner)
+                default = comparison.winner
+                message += f" v{default} is now the default of {name}."
+            elif comparison.winner is not None and comparison.winner != default:
+                message += f" Pass make_default=true to make v{comparison.winner} the default (now v{default})."
+            return with_previews(
+                MatrixResult(
+                    action=action,
+                    message=message,
+                    model=name,
+                    comparison=comparison,
+                    rows=scores.matrix(store, name, [comparison.version_a, comparison.version_b]),
+                    default_version=default,
+                ),
+                [],
+            )
+
+        if action == "run_suite":
+            if not model:
+                raise ToolError("run_suite needs model=<model name> (or name@v2).")
+            report, previews = await suite.start(
+                state,
+                model=model,
+                versions=versions,
+                scenarios=scenarios,
+                seeds=seeds or [1, 2],
+                include_baseline=include_baseline,
+                lora_scales=lora_scales,
+                values=values,
+                wait_seconds=state.settings.tool_wait_seconds,
+                progress=Progress(ctx),
+            )
+            return with_previews(
+                MatrixResult(action=action, message=report.message, model=report.model_name, suite=report), previews
+            )
+
+        if action == "suite_status":
+            if not suite_id:
+                raise ToolError("suite_status needs suite_id (returned by run_suite).")
+            report, previews = await suite.status(state, suite_id, state.settings.tool_wait_seconds, Progress(ctx))
+            return with_previews(
+                MatrixResult(action=action, message=report.message, model=report.model_name, suite=report), previews
+            )
+
+        # likeness
+        ids = list(generation_ids or [])
+        if suite_id:
+            ids += [
+                row["generation_id"]
+                for row in store.query(
+                    "SELECT generation_id FROM test_suite_cells WHERE suite_id = ? AND generation_id IS NOT NULL "
+                    "ORDER BY position",
+                    (suite_id,),
+                )
+            ]
+        if not ids:
+            raise ToolError("likeness needs generation_ids or a suite_id.")
+        results = await score_generations(state, ids, reference_photos)
+        scored = [r.score for r in results if r.score is not None]
+        message = (
+            f"Scored {len(scored)}/{len(results)} image(s); mean likeness {sum(scored) / len(scored):.1f}/10."
+            if scored
+            else "No face was found in the generated images."
+        )
+        return with_previews(MatrixResult(action=action, message=message, likeness=results), [])
