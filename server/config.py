@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 
 APP_NAME = "fal-video-mcp"
 SERVER_NAME = "fal-video"
@@ -28,6 +28,10 @@ MISSING_KEY_HELP = (
     'as the FAL_KEY environment variable (in the "env" block of your MCP host\'s config, e.g. mcp.json or '
     "claude_desktop_config.json), or as FAL_KEY_ID and FAL_KEY_SECRET; then restart the server."
 )
+
+
+class ConfigError(ValueError):
+    """A setting from the environment is invalid; the message names the variable and what it should be."""
 
 
 def _default_home() -> Path:
@@ -67,6 +71,7 @@ class Settings(BaseModel):
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         values: dict[str, object] = {}
+        sources: dict[str, str] = {}
         key = env.get("FAL_KEY", "").strip()
         key_id, key_secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
         if key:
@@ -86,7 +91,21 @@ class Settings(BaseModel):
             raw = env.get(name, "").strip()
             if raw:
                 values[field] = raw
-        return cls.model_validate(values)
+                sources[field] = name
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = []
+            for error in exc.errors():
+                field = str(error["loc"][0]) if error["loc"] else ""
+                name = sources.get(field, field)
+                shown = "(hidden)" if field == "fal_key" else repr(values.get(field))
+                problems.append(f"{name}={shown}: {error['msg']}")
+            raise ConfigError(
+                "Invalid fal-video-mcp configuration: "
+                + "; ".join(problems)
+                + ". Fix it in the env block of your MCP host's config and restart the server."
+            ) from None
 
     # Derived locations: one definition each.
     @property

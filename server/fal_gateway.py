@@ -7,23 +7,24 @@ every failure into a `FalError` whose message a person can act on. Knows nothing
 from __future__ import annotations
 
 import base64
+import contextvars
 import hashlib
 import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
 import anyio
-import fal_client
-import fal_client.client as fal_client_module
 import httpx
-from fal_client.auth import MissingCredentialsError
 
 from server.config import MISSING_KEY_HELP, Settings
 from server.storage import Store, utc_now
+
+if TYPE_CHECKING:  # fal_client is imported on first use: it is not needed to start the server
+    import fal_client
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ JobState = Literal["queued", "running", "completed"]
 DOWNLOAD_ATTEMPTS = 4
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
 DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+# fal-client gives each status/cancel request 120 s and retries timeouts up to 10 times: a stalled connection
+# could hold a poll (and the background watcher behind it) for many minutes. Polls are idempotent, so we cut
+# them off here and the next tick tries again.
+POLL_DEADLINE_SECONDS = 30.0
 
 
 class FalError(Exception):
@@ -44,12 +49,16 @@ class FalError(Exception):
         status_code: int | None = None,
         error_type: str | None = None,
         retryable: bool = False,
+        ambiguous: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.error_type = error_type
         self.retryable = retryable
+        # True only for a submission that may or may not have been accepted (and billed) by fal:
+        # the caller must not resubmit, but mark the job as unknown and point the user at the dashboard.
+        self.ambiguous = ambiguous
 
 
 @dataclass
@@ -76,6 +85,8 @@ def redirect_fal_client(base_url: str) -> None:
     fal-client reads these module globals at call time; environment variables cannot express http
     or cover uploads. Used by end-to-end tests against a local fake fal server.
     """
+    import fal_client.client as fal_client_module
+
     base = base_url.rstrip("/")
     fal_client_module.RUN_URL_FORMAT = base + "/run/"
     fal_client_module.QUEUE_URL_FORMAT = base + "/queue/"
@@ -89,12 +100,60 @@ def app_id(endpoint: str) -> str:
     return "/".join(parts[:2])
 
 
+class SecretRedactor(logging.Filter):
+    """Masks registered secrets in log records (message, arguments and traceback text); never drops a record.
+
+    fal-client logs the text of HTTP errors (retries, upload fallbacks); if fal ever echoed the key in an
+    error body, that text would reach the host's log. Attached to those loggers and to the handlers present
+    when the first gateway is built (the stderr handler of the CLI), so our own records are covered too.
+    """
+
+    LOGGERS = ("fal_client", "fal_client.client", "httpx", "httpcore.http11", "httpcore.connection")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add(self, secret: str) -> None:
+        self._secrets |= {part for part in (secret, *secret.split(":")) if len(part) >= 6}
+        for name in self.LOGGERS:
+            logger = logging.getLogger(name)
+            if self not in logger.filters:
+                logger.addFilter(self)
+        for handler in logging.getLogger().handlers:
+            if self not in handler.filters:
+                handler.addFilter(self)
+
+    def redact(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        message = record.getMessage()
+        clean = self.redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+LOG_REDACTOR = SecretRedactor()
+
+
 class FalGateway:
     """Async access to fal for one event loop (fal-client caches an HTTP client per loop)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._key = settings.fal_key.get_secret_value() if settings.fal_key else None
+        if self._key:
+            LOG_REDACTOR.add(self._key)
         if settings.fal_base_url:
             redirect_fal_client(settings.fal_base_url)
         self._client: fal_client.AsyncClient | None = None
@@ -114,7 +173,7 @@ class FalGateway:
     def client(self) -> fal_client.AsyncClient:
         self.require_key()
         if self._client is None:
-            self._client = fal_client.AsyncClient(key=self._key)
+            self._client = _submit_safe_client_class()(key=self._key)
         return self._client
 
     @property
@@ -127,6 +186,9 @@ class FalGateway:
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+        guarded = self._client.__dict__.pop("_guarded", None) if self._client is not None else None
+        if guarded is not None:
+            await guarded.aclose()
 
     def redact(self, text: str) -> str:
         """Remove the API key (and its halves) from any text before it leaves the server."""
@@ -138,6 +200,9 @@ class FalGateway:
         return text
 
     def _explain(self, exc: BaseException, action: str) -> FalError:
+        import fal_client
+        from fal_client.auth import MissingCredentialsError
+
         if isinstance(exc, FalError):
             return exc
         if isinstance(exc, MissingCredentialsError):
@@ -206,18 +271,45 @@ class FalGateway:
     # -- queue ----------------------------------------------------------------------------------------
 
     async def submit(self, endpoint: str, arguments: dict[str, Any]) -> str:
-        """Queue a job; returns fal's request id. The caller records it before doing anything else."""
+        """Queue a job; returns fal's request id. The caller records it before doing anything else.
+
+        Never submits twice: fal-client retries its POST on any transport error, which would create a
+        second paid job if fal had accepted the first one before the connection broke. Here the POST is
+        retried only when it cannot have reached fal (connection refused, 429, ingress 503); otherwise
+        a FalError with `ambiguous=True` says the job may exist and must not be blindly resubmitted.
+        """
+        token = _SUBMITTING.set(True)
         try:
             handle = await self.client.submit(endpoint, arguments)
         except BaseException as exc:
             if isinstance(exc, anyio.get_cancelled_exc_class()):
                 raise
+            if isinstance(exc, AmbiguousSubmission):
+                raise FalError(
+                    f"The submission to {endpoint} may or may not have reached fal.ai: {exc.reason}. It was not "
+                    "retried, so that the job (and its cost) cannot be doubled. Check https://fal.ai/dashboard "
+                    "(Requests) for a new request before submitting again.",
+                    # No status code: fal's application gave no answer (a 502/504 came from its ingress), and
+                    # callers read `status_code is not None` as "fal refused, no job exists".
+                    ambiguous=True,
+                ) from exc
             raise self._explain(exc, f"submit a job to {endpoint}") from exc
+        finally:
+            _SUBMITTING.reset(token)
         return handle.request_id
 
     async def status(self, endpoint: str, request_id: str, *, with_logs: bool = True) -> JobStatus:
+        import fal_client
+
         try:
-            status = await self.client.status(app_id(endpoint), request_id, with_logs=with_logs)
+            with anyio.fail_after(POLL_DEADLINE_SECONDS):
+                status = await self.client.status(app_id(endpoint), request_id, with_logs=with_logs)
+        except TimeoutError as exc:
+            raise FalError(
+                f"fal.ai did not answer a status request for {endpoint} request {request_id} within "
+                f"{POLL_DEADLINE_SECONDS:.0f} s. The job is unaffected; ask again in a minute.",
+                retryable=True,
+            ) from exc
         except Exception as exc:
             raise self._explain(exc, f"read the status of {endpoint} request {request_id}") from exc
         if isinstance(status, fal_client.Queued):
@@ -239,6 +331,15 @@ class FalGateway:
         try:
             result = await self.client.result(app_id(endpoint), request_id)
         except Exception as exc:
+            if getattr(exc, "status_code", None) == 404:
+                raise FalError(
+                    f"fal.ai no longer has the result of {endpoint} request {request_id} (HTTP 404): results are kept "
+                    "only for a limited time after the job finishes (about an hour, minutes for large results), so "
+                    "it has expired, or the request id is wrong. Files already saved locally are unaffected; "
+                    "otherwise the job must be run again.",
+                    status_code=404,
+                    error_type="result_expired",
+                ) from exc
             raise self._explain(exc, f"fetch the result of {endpoint} request {request_id}") from exc
         if not isinstance(result, dict):
             raise FalError(f"fal.ai returned a result that is not a JSON object for request {request_id}.")
@@ -246,7 +347,14 @@ class FalGateway:
 
     async def cancel(self, endpoint: str, request_id: str) -> None:
         try:
-            await self.client.cancel(app_id(endpoint), request_id)
+            with anyio.fail_after(POLL_DEADLINE_SECONDS):
+                await self.client.cancel(app_id(endpoint), request_id)
+        except TimeoutError as exc:
+            raise FalError(
+                f"fal.ai did not confirm the cancellation of {endpoint} request {request_id} within "
+                f"{POLL_DEADLINE_SECONDS:.0f} s; check its status before assuming it stopped.",
+                retryable=True,
+            ) from exc
         except Exception as exc:
             raise self._explain(exc, f"cancel {endpoint} request {request_id}") from exc
 
@@ -337,6 +445,102 @@ class FalGateway:
         finally:
             tmp.unlink(missing_ok=True)
         return Download(dest, digest.hexdigest(), size, content_type)
+
+
+# -- submit safety -----------------------------------------------------------------------------------
+
+# Set only while FalGateway.submit awaits fal-client, so the guard acts on that one POST and nothing else
+# (a context variable is per task: concurrent status polls and uploads are untouched).
+_SUBMITTING: contextvars.ContextVar[bool] = contextvars.ContextVar("fal_gateway_submitting", default=False)
+
+# Failures that prove the request never left this machine: retrying them cannot create a second job.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+class AmbiguousSubmission(Exception):
+    """Raised inside fal-client's retry loop to stop it: not an httpx error, so fal-client does not retry it."""
+
+    def __init__(self, reason: str, status_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class _SubmitGuardTransport(httpx.AsyncBaseTransport):
+    """Wraps fal-client's transport; during a submit, turns every failure after sending into AmbiguousSubmission.
+
+    fal-client retries transport errors and ingress 502/503/504 on every request, the submit POST included.
+    A job POST that was sent and then lost its connection, timed out reading, or got a gateway error from
+    fal's ingress (502/504: the upstream may have accepted it) may have queued a paid job already.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not (_SUBMITTING.get() and request.method == "POST"):
+            return await self._inner.handle_async_request(request)
+        try:
+            response = await self._inner.handle_async_request(request)
+        except _NOT_SENT:
+            raise  # fal-client may retry: nothing reached fal
+        except httpx.TransportError as exc:
+            reason = f"the connection failed after the request was sent ({type(exc).__name__})"
+            raise AmbiguousSubmission(reason) from exc
+        if response.status_code in (502, 504) and "x-fal-request-id" not in response.headers:
+            await response.aclose()
+            raise AmbiguousSubmission(
+                f"fal.ai's gateway answered HTTP {response.status_code} after receiving the request",
+                response.status_code,
+            )
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+_client_class: type | None = None
+
+
+def _submit_safe_client_class() -> type:
+    """A `fal_client.AsyncClient` whose HTTP client routes through `_SubmitGuardTransport`.
+
+    Built on first use so that importing this module does not import fal_client. The HTTP client is
+    made exactly as fal-client 1.0.3 makes it (auth header, user agent, timeout, backup-domain
+    transport); only the transport is wrapped.
+    """
+    global _client_class
+    if _client_class is None:
+        import fal_client
+        import fal_client.client as fc
+
+        class SubmitSafeAsyncClient(fal_client.AsyncClient):
+            @property
+            def _client(self) -> Any:  # fal-client awaits `self._client`
+                return self._guarded_http()
+
+            async def _guarded_http(self) -> httpx.AsyncClient:
+                cached = self.__dict__.get("_guarded")
+                if cached is not None:
+                    return cached
+                auth = await self._auth
+                cached = self.__dict__.get("_guarded")  # another task may have built it meanwhile
+                if cached is None:
+                    # fal-client's own transport (falls back to backup domains); plain httpx if a release drops it
+                    inner = getattr(fc, "AsyncBackupDomainTransport", httpx.AsyncHTTPTransport)()
+                    cached = httpx.AsyncClient(
+                        transport=_SubmitGuardTransport(inner),
+                        headers={
+                            "Authorization": auth.header_value,
+                            "User-Agent": getattr(fc, "USER_AGENT", "fal-client"),
+                        },
+                        timeout=self.default_timeout,
+                    )
+                    self.__dict__["_guarded"] = cached
+                return cached
+
+        _client_class = SubmitSafeAsyncClient
+    return _client_class
 
 
 def _format_detail(detail: Any) -> str:

@@ -6,7 +6,8 @@ from the fake's own storage and fail the job like fal would when it is missing o
 endpoints return real JPEG/PNG files of the requested size.
 
 Scriptable per endpoint (`FakeFal.script`) and with faults matched on method + path (`FakeFal.inject`):
-HTTP status bursts, slow responses, dropped connections, truncated downloads.
+HTTP status bursts, slow responses, dropped connections (before or after the request was processed),
+truncated downloads.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Job:
 class Fault:
     method: str  # GET/POST/PUT or "*"
     path: re.Pattern[str]
-    kind: str  # status | drop | delay | truncate
+    kind: str  # status | drop | drop_after | reset (mid-request-body) | delay | truncate
     status: int = 500
     times: int = 1
     delay: float = 0.0
@@ -112,7 +113,9 @@ class FakeFal:
     # -- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> FakeFal:
-        self._thread = threading.Thread(target=self._srv.serve_forever, name="fake-fal", daemon=True)
+        self._thread = threading.Thread(
+            target=self._srv.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-fal", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -316,7 +319,11 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         def log_message(self, *args: Any) -> None:
             pass
 
+        discard_reply = False  # drop_after: the request is processed, its answer never sent
+
         def reply(self, code: int, obj: Any, headers: dict[str, str] | None = None, fal_id: bool = True) -> None:
+            if self.discard_reply:
+                return
             raw = json.dumps(obj).encode()
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
@@ -329,6 +336,8 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(raw)
 
         def reply_bytes(self, data: bytes, content_type: str, truncate: bool = False) -> None:
+            if self.discard_reply:
+                return
             self.send_response(200)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
@@ -348,15 +357,9 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         def route(self, method: str) -> None:
             url = urlparse(self.path)
             query = parse_qs(url.query)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            try:
-                payload = json.loads(body) if body and "json" in (self.headers.get("Content-Type") or "") else None
-            except ValueError:
-                payload = None
             path = url.path
+            length = int(self.headers.get("Content-Length") or 0)
             with fake.lock:
-                fake.requests.append(Recorded(method, path, query, dict(self.headers), payload, len(body)))
                 fault = next(
                     (f for f in fake.faults if f.times > 0 and f.method in ("*", method) and f.path.search(path)),
                     None,
@@ -364,9 +367,28 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                 if fault is not None:
                     fault.times -= 1
                     fault.hits += 1
+                if fault is not None and fault.kind == "reset":  # connection cut while the body is still coming
+                    fake.requests.append(Recorded(method, path, query, dict(self.headers), None, 0))
+            if fault is not None and fault.kind == "reset":
+                if length:
+                    self.rfile.read(min(length, 1024))
+                with contextlib.suppress(OSError):  # RST instead of FIN: the client's next write fails
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return self._drop()
+            body = self.rfile.read(length) if length else b""
+            try:
+                payload = json.loads(body) if body and "json" in (self.headers.get("Content-Type") or "") else None
+            except ValueError:
+                payload = None
+            with fake.lock:
+                fake.requests.append(Recorded(method, path, query, dict(self.headers), payload, len(body)))
             truncate = False
             if fault is not None:
                 if fault.kind == "drop":
+                    return self._drop()
+                if fault.kind == "drop_after":  # fal did the work (e.g. queued a paid job), the answer is lost
+                    self.discard_reply = True
+                    self.dispatch(method, path, query, body, payload, False)
                     return self._drop()
                 if fault.kind == "delay":
                     time.sleep(fault.delay)

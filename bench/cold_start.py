@@ -1,0 +1,129 @@
+"""Cold start: spawn the stdio server, time until its `tools/list` answer; then show what the time is made of.
+
+    python bench/cold_start.py          # 5 runs of each measurement
+    python bench/cold_start.py -n 10
+
+Prints the median of: bare interpreter start, `import server.app`, and spawn → initialize → tools/list over
+stdio; then `python -X importtime -c "import server.app"` summed by top-level package (self time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import anyio
+from mcp import Client, StdioServerParameters
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_S = 1.0
+
+
+def _env(home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL")}
+    env.update({"FAL_KEY": "bench-key-not-used", "FAL_VIDEO_MCP_HOME": home})
+    return env
+
+
+def _time_process(code: str, n: int) -> list[float]:
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def _time_import(module: str) -> float:
+    """Seconds spent importing `module`, measured inside a fresh interpreter (excludes start and shutdown)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    return float(out.stdout.strip())
+
+
+async def _stdio_to_tools_list(n: int) -> tuple[list[float], int]:
+    samples, count = [], 0
+    for _ in range(n):
+        with tempfile.TemporaryDirectory() as home:
+            params = StdioServerParameters(command=sys.executable, args=["-m", "server"], env=_env(home), cwd=str(ROOT))
+            started = time.perf_counter()
+            async with Client(params) as client:
+                count = len((await client.list_tools()).tools)
+                samples.append(time.perf_counter() - started)
+    return samples, count
+
+
+def _import_profile() -> tuple[dict[str, float], float]:
+    """Self time (s) per top-level package for `import server.app`, and the total."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import server.app"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stderr
+    by_package: dict[str, float] = defaultdict(float)
+    total = 0.0
+    for line in out.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, _cumulative, name = (part.strip() for part in line[len("import time:") :].split("|"))
+        by_package[name.split(".")[0]] += int(self_us) / 1e6
+        total += int(self_us) / 1e6
+    return dict(by_package), total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", type=int, default=5)
+    options = parser.parse_args()
+
+    _time_process("import server.app", 1)  # warm the bytecode cache and the disk cache
+    # Interleaved rounds, so that load from other processes hits every measurement alike.
+    rounds: dict[str, list[float]] = defaultdict(list)
+    tools = 0
+    for _ in range(options.n):
+        rounds["bare"] += _time_process("pass", 1)
+        rounds["sdk"].append(_time_import("mcp.server"))
+        rounds["imports"].append(_time_import("server.app"))
+        samples, tools = anyio.run(_stdio_to_tools_list, 1)
+        rounds["stdio"] += samples
+    bare, sdk, imports = (statistics.median(rounds[label]) for label in ("bare", "sdk", "imports"))
+    stdio = rounds["stdio"]
+    lazy = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, server.app; print(sorted({'fal_client', 'PIL', 'cv2', 'numpy'} & set(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    ).stdout.strip()
+    cold = statistics.median(stdio)
+    by_package, total = _import_profile()
+
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, median of {options.n} runs")
+    print(f"  interpreter start (python -c pass)        : {bare * 1000:7.0f} ms")
+    print(f"  import mcp.server (the SDK, in-process)   : {sdk * 1000:7.0f} ms")
+    print(f"  import server.app (in-process)            : {imports * 1000:7.0f} ms  (+{(imports - sdk) * 1000:.0f} ms)")
+    print(f"  spawn → initialize → tools/list ({tools} tools): {cold * 1000:7.0f} ms  (min {min(stdio) * 1000:.0f} ms)")
+    verdict = "OK" if cold <= TARGET_S else "OVER"
+    print(f"  ratio to the {TARGET_S:.0f} s target: {cold / TARGET_S:.2f}x ({verdict})")
+    print(f"  imports ≈ {imports / cold:.0%} of the cold start; the rest is interpreter start, lifespan, handshake")
+    print(f"  heavy modules imported at start (fal_client, PIL, cv2, numpy): {lazy}")
+    print(f"\nimport server.app, self time by top-level package (total {total * 1000:.0f} ms):")
+    for name, seconds in sorted(by_package.items(), key=lambda item: -item[1])[:10]:
+        print(f"  {name:24s} {seconds * 1000:6.0f} ms  {seconds / total:4.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""The benchmark scripts run and print their figures (tiny sample sizes: this checks they work, not speed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> str:
+    out = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_tool_overhead_prints_its_ratio() -> None:
+    out = _run("bench/tool_overhead.py", "-n", "20", "--warmup", "2")
+    assert "median" in out and "ratio to the 5 ms target" in out
+
+
+def test_cold_start_prints_its_ratio_and_profile() -> None:
+    out = _run("bench/cold_start.py", "-n", "1")
+    assert "tools/list" in out and "ratio to the 1 s target" in out and "mcp_types" in out
+    assert "heavy modules imported at start (fal_client, PIL, cv2, numpy): []" in out
