@@ -442,3 +442,8 @@ async def test_start_training_whose_answer_is_lost_is_charged_at_most_once(
     assert "dashboard" in text and "may" in text
     assert fake_fal.count("POST", r"^/queue/fal-ai/flux-lora-fast-training$") == 1
     assert len(fake_fal.submissions(FAST)) == (1 if kind == "drop_after" else 0)
+    # The agent retrying the same call gets the recorded 'unknown' run back, not a second paid job.
+    again = await client.call_tool("start_training", args)
+    assert not again.is_error and again.structured_content["reused"] is True
+    assert again.structured_content["training"]["status"] == "unknown"
+    assert fake_fal.count("POST", r"^/queue/fal-ai/flux-lora-fast-training$") == 1

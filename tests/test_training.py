@@ -433,7 +433,7 @@ async def test_expired_result_is_explained(quiet_client: Client, fake_fal: FakeF
     assert run["fal_request_id"] in failed["error"]
 
 
-async def test_interrupted_submission_is_marked_and_does_not_block(
+async def test_interrupted_submission_is_unknown_and_blocks_a_second_payment(
     quiet_client: Client, quiet_settings: Settings, fake_fal: FakeFal
 ) -> None:
     args = {"dataset": dataset_url(fake_fal), "model_name": "crash", "trigger_word": "CRSHX", "dry_run": True}
@@ -455,10 +455,15 @@ async def test_interrupted_submission_is_marked_and_does_not_block(
         },
     )
     store.close()
-    failed = await status(quiet_client, "trn_interrupted")
-    assert failed["status"] == "failed" and "fal.ai/dashboard/requests" in failed["error"]
-    started = await call_ok(quiet_client, "start_training", {**args, "dry_run": False})
-    assert started["reused"] is False and started["training"]["id"] != "trn_interrupted"
+    unknown = await status(quiet_client, "trn_interrupted")
+    assert unknown["status"] == "unknown" and "fal.ai/dashboard/requests" in unknown["error"]
+    assert "force=true" in unknown["error"]
+    again = await call_ok(quiet_client, "start_training", {**args, "dry_run": False})
+    assert again["reused"] is True and again["training"]["id"] == "trn_interrupted"
+    assert not fake_fal.submissions(FAST)
+    forced = await call_ok(quiet_client, "start_training", {**args, "dry_run": False, "force": True})
+    assert forced["reused"] is False and forced["training"]["id"] != "trn_interrupted"
+    assert len(fake_fal.submissions(FAST)) == 1
 
 
 async def test_completion_seen_by_many_registers_exactly_once(

@@ -31,7 +31,12 @@ from tools.training_request import DatasetSource, TrainingPlan, ZipFacts, inspec
 log = logging.getLogger(__name__)
 
 ACTIVE = ("submitting", "queued", "running")
-BLOCKING = ("submitting", "queued", "running", "completed")  # an identical request in these states is reused
+# An identical request in these states is reused instead of paid for again. 'unknown' = a submission whose answer
+# was lost: fal may have queued (and billed) it, so only force=true submits the same request again.
+BLOCKING = ("submitting", "queued", "running", "completed", "unknown")
+UNKNOWN_OUTCOME_HELP = (
+    "Check https://fal.ai/dashboard/requests: if the run is not there, call start_training again with force=true."
+)
 SUBMIT_GRACE_SECONDS = 120.0  # a 'submitting' row older than this without a fal id was interrupted
 SHOWN_LOG_LINES = 8
 
@@ -41,7 +46,7 @@ class TrainingRun(BaseModel):
     model_name: str
     model_type: str
     endpoint: str
-    status: str = Field(description="submitting | queued | running | completed | failed | cancelled")
+    status: str = Field(description="submitting | queued | running | completed | failed | cancelled | unknown")
     dataset_id: str | None = None
     trigger_word: str | None = None
     steps: int | None = None
@@ -269,15 +274,19 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
         try:
             request_id = await state.fal.submit(preset.endpoint, plan.body)
         except FalError as exc:
-            # A crash or cancellation here leaves the row 'submitting'; the poller marks it interrupted later.
-            if exc.status_code is not None:  # fal answered and refused: no job exists
+            # A crash or cancellation here leaves the row 'submitting'; the poller marks it 'unknown' later.
+            if exc.status_code is not None and not exc.ambiguous:  # fal answered and refused: no job exists
                 outcome = f"Training {training_id} was not started; nothing was charged."
-            else:  # the connection failed: fal may have queued it anyway
+                new_status = "failed"
+            else:  # the answer was lost: fal may have queued it anyway
                 outcome = (
-                    f"Training {training_id} is recorded as failed, but fal may have received it before the "
-                    "connection failed: check https://fal.ai/dashboard/requests before starting again."
+                    f"Training {training_id} is recorded as 'unknown': fal may have received it before the "
+                    f"connection failed. {UNKNOWN_OUTCOME_HELP}"
                 )
-            _update(state, training_id, {"status": "failed", "error": f"{exc.message} {outcome}", "next_poll_at": None})
+                new_status = "unknown"
+            _update(
+                state, training_id, {"status": new_status, "error": f"{exc.message} {outcome}", "next_poll_at": None}
+            )
             raise ToolError(f"{exc.message} ({outcome})") from exc
         _update(
             state,
@@ -340,10 +349,10 @@ async def _advance(state: AppState, row: dict[str, Any]) -> None:
                     state,
                     training_id,
                     {
-                        "status": "failed",
+                        "status": "unknown",
                         "next_poll_at": None,
-                        "error": "The server stopped while submitting, before fal confirmed the job. Check "
-                        "https://fal.ai/dashboard/requests for a stray run before starting again.",
+                        "error": "The server stopped while submitting, before fal confirmed the job, so fal may "
+                        f"or may not have it. {UNKNOWN_OUTCOME_HELP}",
                     },
                 )
             return
