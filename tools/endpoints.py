@@ -15,6 +15,7 @@ from typing import Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 
 Kind = Literal["image", "video", "audio"]
+MAX_TEXT_CHARS = 10_000  # prompts longer than this are a mistake: FLUX's T5 encoder reads ~512 tokens
 ParamType = Literal["int", "float", "bool", "str", "choice", "size", "seed", "loras", "url", "prompt"]
 
 SIZE_PRESETS: dict[str, tuple[int, int]] = {  # pixel sizes are (unverified) per fal-api.md §6.1
@@ -341,6 +342,8 @@ def _check(rule: Param, value: Any, spec: EndpointSpec) -> str | None:
     if rule.type == "choice":
         return None if value in rule.choices else rule.allowed()
     if rule.type in ("prompt", "str"):
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            return f"at most {MAX_TEXT_CHARS:,} characters (got {len(value):,}; the text encoder reads far fewer)"
         return None if isinstance(value, str) and (value.strip() or rule.type == "str") else rule.allowed()
     if rule.type == "url":
         ok = isinstance(value, str) and value.startswith(("http://", "https://", "data:"))

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 GenerationState = Literal["completed", "queued", "running", "failed"]
 TERMINAL = ("completed", "failed", "cancelled")
 MAX_TOOL_WAIT = 35.0
+ENDPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+(@v?\d+)?$")
 STALE_SUBMITTING_SECONDS = 600  # a row still 'submitting' this long means the process died mid-submit
 
 
@@ -108,6 +109,11 @@ async def plan_generation(
     requested = endpoint.strip()
     if not requested:
         raise ToolError("endpoint is empty: give a registered model name (e.g. sid-custom-model) or a fal endpoint id.")
+    if "/" in requested and not ENDPOINT_ID.match(requested):
+        raise ToolError(
+            f"{requested!r} is not a fal endpoint id: use owner/alias[/path] with letters, digits, '.', '_' or '-' "
+            "(e.g. fal-ai/flux-lora), or a registered model name."
+        )
     if lora_scale is not None and not 0 <= lora_scale <= 4:
         raise ToolError(f"lora_scale={lora_scale} is out of range: use 0-4 (1.0 = as trained).")
     params = dict(input_params)

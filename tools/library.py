@@ -276,6 +276,11 @@ def register(server: MCPServer) -> None:
             return await _run(ctx, state, found, rendered, input_params or {}, lora_scale)
 
         if action == "export":
+            if path:
+                raise ToolError(
+                    f"export does not take a path ({path!r} would be ignored): it always writes under "
+                    f"{state.settings.home / 'exports'} and also returns the YAML text in the result."
+                )
             chosen = prompt_store.all_templates(store) if include_builtin else prompt_store.user_templates(store)
             text = prompt_store.export_yaml(list(chosen.values()))
             export_dir = state.settings.home / "exports"

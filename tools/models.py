@@ -302,6 +302,9 @@ async def _register_external(
             raise ToolError(f"lora_path must be a .safetensors file (fal loads LoRA weights in that format): {source}")
         if source.stat().st_size > MAX_LORA_BYTES:
             raise ToolError(f"{source} is larger than 2 GB; that is not a LoRA.")
+        problem = await anyio.to_thread.run_sync(safetensors_problem, source)
+        if problem:
+            raise ToolError(f"{source} is not a valid .safetensors file ({problem}); export the LoRA weights again.")
         copy, digest = await anyio.to_thread.run_sync(_copy_into, source, state.settings.loras_dir / name)
         local = str(copy)
         try:
@@ -346,3 +349,25 @@ def _copy_into(source: Path, folder: Path) -> tuple[Path, str]:
         shutil.copyfile(source, tmp)
         tmp.replace(dest)
     return dest, digest.hexdigest()
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why `path` is not a safetensors file (8-byte header length, JSON header, tensor data), or None."""
+    import json
+    import struct
+
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        head = handle.read(8)
+        if len(head) < 8:
+            return "shorter than its 8-byte header length"
+        header_len = struct.unpack("<Q", head)[0]
+        if header_len == 0 or 8 + header_len > size or header_len > 100_000_000:
+            return "its header length does not fit the file"
+        try:
+            header = json.loads(handle.read(header_len))
+        except (UnicodeDecodeError, ValueError):
+            return "its header is not JSON"
+    if not isinstance(header, dict) or not any(key != "__metadata__" for key in header):
+        return "it holds no tensors"
+    return None
