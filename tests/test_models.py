@@ -9,6 +9,7 @@ from mcp import Client
 
 from server.config import Settings
 from tests.fake_fal import FakeFal
+from tests.fake_fal.server import safetensors_bytes
 from tests.helpers import call_error, call_ok
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +29,7 @@ async def test_register_external_url_and_local_file(
     assert first["version"]["base_endpoint"] == "fal-ai/flux-lora" and first["version"]["lora_path"] is None
 
     user_file = tmp_path / "mine.safetensors"
-    user_file.write_bytes(b"local weights" * 50)
+    user_file.write_bytes(safetensors_bytes("local weights", 800))
     args = {
         "action": "register_external",
         "name": "jane",
@@ -101,7 +102,7 @@ async def test_delete_version_needs_confirmation_and_keeps_user_files(
     client: Client, settings: Settings, fake_fal: FakeFal, tmp_path: Path
 ) -> None:
     user_file = tmp_path / "mine.safetensors"
-    user_file.write_bytes(b"user weights" * 10)
+    user_file.write_bytes(safetensors_bytes("user weights", 160))
     base = {"action": "register_external", "name": "del-me", "trigger_word": "DELMX"}
     copy = Path((await call_ok(client, "manage_model", {**base, "lora_path": str(user_file)}))["version"]["lora_path"])
     await _register_url(client, fake_fal, name="del-me")

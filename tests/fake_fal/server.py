@@ -260,7 +260,7 @@ class FakeFal:
         return None
 
     def _trainer_result(self, job: Job) -> dict[str, Any]:
-        payload = _safetensors(job.request_id, job.script.lora_bytes)
+        payload = safetensors_bytes(job.request_id, job.script.lora_bytes)
         lora_url = self.add_file("pytorch_lora_weights.safetensors", payload)
         config = json.dumps({"trained_from": job.endpoint, "input": job.input}).encode()
         config_url = self.add_file("config.json", config, "application/json")
@@ -659,7 +659,7 @@ def _picture(width: int, height: int, seed: int, fmt: str) -> bytes:
     return out.getvalue()
 
 
-def _safetensors(tag: str, size: int) -> bytes:
+def safetensors_bytes(tag: str, size: int) -> bytes:
     header = json.dumps(
         {
             "__metadata__": {"format": "pt", "fake": tag},
