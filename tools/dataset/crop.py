@@ -1,0 +1,100 @@
+"""Square framing for training images: face-aware crop (head room kept), centre crop, or pad.
+
+Plans are expressed as fractions of the upright image, so the same plan applies to the analysis copy, the
+draft-decoded image and, when more pixels are needed, the full-resolution decode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tools.dataset.faces import Face
+
+HEAD_ROOM = 0.40  # face centre sits 40 % down from the crop's top edge
+MIN_GROUP_CROP_PX = 512
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    kind: str  # crop | pad
+    box: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)  # x0, y0, x1, y1 as fractions
+    note: str = ""
+
+
+class CropError(Exception):
+    pass
+
+
+def _place(cx: float, cy: float, side: float, width: float, height: float) -> tuple[float, float]:
+    x0 = min(max(cx - side / 2, 0.0), width - side)
+    y0 = min(max(cy - HEAD_ROOM * side, 0.0), height - side)
+    return x0, y0
+
+
+def _overlaps(a: tuple[float, float, float, float], face: Face) -> bool:
+    fx, fy, fw, fh = face.box
+    return not (fx + fw <= a[0] or fx >= a[2] or fy + fh <= a[1] or fy >= a[3])
+
+
+def plan_crop(
+    mode: str,
+    size: tuple[int, int],
+    subject: Face | None,
+    others: list[Face],
+    distance: str | None,
+    scale_to_original: float,
+) -> CropPlan:
+    """Decide the square framing. `size`, `subject` and `others` are in analysis-image coordinates."""
+    width, height = float(size[0]), float(size[1])
+    side = min(width, height)
+    if mode == "pad":
+        return CropPlan("pad", note="padded to square")
+    if mode == "center" or subject is None:
+        x0, y0 = (width - side) / 2, (height - side) / 2
+        return CropPlan("crop", (x0 / width, y0 / height, (x0 + side) / width, (y0 + side) / height), "centre crop")
+    if distance == "full body" and not others:
+        # A square crop would cut a full-body shot down to a medium one: pad instead.
+        return CropPlan("pad", note="full body: padded to square instead of cropped")
+    cx, cy = subject.center
+    face_h = max(subject.box[2], subject.box[3])
+    while True:
+        x0, y0 = _place(cx, cy, side, width, height)
+        box = (x0, y0, x0 + side, y0 + side)
+        if not any(_overlaps(box, other) for other in others):
+            break
+        side *= 0.92
+        if side < 1.3 * face_h or side * scale_to_original < MIN_GROUP_CROP_PX:
+            raise CropError("other faces are too close to crop them out at a usable size")
+    note = "face crop without the other faces" if others else "face crop"
+    return CropPlan("crop", (x0 / width, y0 / height, (x0 + side) / width, (y0 + side) / height), note)
+
+
+def crop_side_px(plan: CropPlan, size: tuple[int, int]) -> float:
+    """Side of the square, in pixels of an image of `size`, before resizing."""
+    if plan.kind == "pad":
+        return float(max(size))
+    return (plan.box[2] - plan.box[0]) * size[0]
+
+
+def render(image: Any, plan: CropPlan, resolution: int) -> Any:
+    """Apply `plan` to a PIL RGB image and return a fresh resolution×resolution RGB image (no metadata)."""
+    import numpy as np
+    from PIL import Image
+
+    width, height = image.size
+    if plan.kind == "pad":
+        side = max(width, height)
+        pixels = np.asarray(image)
+        edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+        fill = tuple(int(v) for v in np.median(edge, axis=0))
+        canvas = Image.new("RGB", (side, side), fill)
+        canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+        square = canvas
+    else:
+        x0, y0, x1, _y1 = plan.box
+        left, top = round(x0 * width), round(y0 * height)
+        side = min(round((x1 - x0) * width), width - left, height - top)
+        square = image.crop((left, top, left + side, top + side))
+    out = square.resize((resolution, resolution), Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return Image.fromarray(np.asarray(out.convert("RGB")))  # rebuilt from pixels: no EXIF, ICC or text chunks
