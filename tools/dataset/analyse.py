@@ -149,7 +149,7 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     )
 
     result.checks.append(check_resolution(decoded.original_size, options.resolution))
-    faces = check_faces(detect_faces(rgb), to_original)
+    faces = check_faces(detect_faces(rgb), to_original, options.resolution)
     result.checks += faces.checks
     result.checks.append(check_sharpness(grey, faces.subject))
     exposure, harsh = check_exposure(grey, lab_l, faces.subject)

@@ -13,8 +13,9 @@ from tools.dataset.faces import Face, angle_of, covering_ratio, eyes_hidden
 
 VERDICT_RANK = {"ok": 0, "warn": 1, "reject": 2}
 
-FACE_MIN_PX_REJECT = 64
-FACE_MIN_PX_WARN = 128
+# Face height as a share of the output side: below 1/8 warn, below 1/16 reject (64 / 128 px at 1024).
+FACE_MIN_SHARE_REJECT = 1 / 16
+FACE_MIN_SHARE_WARN = 1 / 8
 GROUP_FACE_RATIO = 0.3
 
 
@@ -66,7 +67,7 @@ def check_resolution(size: tuple[int, int], target: int) -> Check:
     )
 
 
-def check_faces(faces: list[Face], scale_to_original: float) -> FaceFindings:
+def check_faces(faces: list[Face], scale_to_original: float, target: int) -> FaceFindings:
     """Exactly one clear face: zero → reject; several → warn (crop to the subject); too small → warn/reject."""
     found = FaceFindings()
     if not faces:
@@ -87,9 +88,9 @@ def check_faces(faces: list[Face], scale_to_original: float) -> FaceFindings:
     else:
         found.checks.append(Check("faces", 1, "ok", "one clear face"))
     face_px = subject.box[3] * scale_to_original
-    if face_px < FACE_MIN_PX_REJECT:
+    if face_px < FACE_MIN_SHARE_REJECT * target:
         found.checks.append(Check("face_size", round(face_px), "reject", f"face only {face_px:.0f} px tall"))
-    elif face_px < FACE_MIN_PX_WARN:
+    elif face_px < FACE_MIN_SHARE_WARN * target:
         found.checks.append(Check("face_size", round(face_px), "warn", f"face small ({face_px:.0f} px tall)"))
     else:
         found.checks.append(Check("face_size", round(face_px), "ok", f"face {face_px:.0f} px tall"))

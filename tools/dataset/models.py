@@ -7,13 +7,20 @@ from pydantic import BaseModel, Field
 from tools.dataset.report import DatasetReport
 
 
+class CheckRow(BaseModel):
+    name: str = Field(description="resolution, faces, face_size, sharpness, exposure, filter, eyes, covering, ...")
+    value: float | int | str | None = Field(description="The measured value.")
+    verdict: str = Field(description="ok | warn | reject")
+    reason: str
+
+
 class ImageRow(BaseModel):
     file: str = Field(description="Path relative to the folder given.")
     category: str | None = Field(description="First-level subfolder, e.g. professional.")
     verdict: str = Field(description="ok | warn | reject")
     kept: bool = Field(description="Part of the prepared set (ok, or warn with include_warnings).")
     reasons: list[str] = Field(description="Why it was warned or rejected, worst first.")
-    measured: dict[str, float | int | str | None] = Field(description="Measured value per check.")
+    checks: list[CheckRow] = Field(description="Every check with its measured value, verdict and reason.")
     estimates: dict[str, str | None] = Field(description="Estimated angle, expression, distance, lighting, background.")
     caption: str | None = None
     prepared_file: str | None = Field(default=None, description="File name inside the prepared set / zip.")

@@ -23,7 +23,7 @@ from tools.common import slugify
 from tools.dataset import store as rows
 from tools.dataset.analyse import ImageResult, Options, ProgressCallback, analyse_folder
 from tools.dataset.caption import validate_template
-from tools.dataset.models import DatasetPaths, ImageRow, PreparedDataset
+from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
 from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
 from tools.dataset.scan import Scan, scan_folder
@@ -33,8 +33,8 @@ MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
 SHEET_CELL = 160
 
 
-def validate(options: Options) -> list[str]:
-    warnings = check_trigger_word(options.trigger_word)
+def validate(options: Options, check_trigger: bool = True) -> list[str]:
+    warnings = check_trigger_word(options.trigger_word) if check_trigger else []
     validate_template(options.caption_template)
     if not options.subject.strip():
         raise ToolError("subject must be a class word such as man, woman or person.")
@@ -59,7 +59,7 @@ def image_rows(results: list[ImageResult], include_warnings: bool, names: dict[s
                 verdict=r.verdict,
                 kept=r.rel in names,
                 reasons=r.reasons,
-                measured=r.measured,
+                checks=[CheckRow(name=c.name, value=c.value, verdict=c.verdict, reason=c.reason) for c in r.checks],
                 estimates={k: v for k, v in asdict(r.estimates).items()},
                 caption=r.caption if r.verdict != "reject" else None,
                 prepared_file=names.get(r.rel),
@@ -78,7 +78,8 @@ def write_sheet(
     cells = []
     for r in results:
         name = names.get(r.rel)
-        image = prepared_dir / name if name and prepared_dir else by_rel[r.rel]
+        unreadable = any(c.name == "readable" for c in r.checks)  # never reopen a bomb or a broken file
+        image = prepared_dir / name if name and prepared_dir else None if unreadable else by_rel[r.rel]
         first = r.reasons[0] if r.reasons else ""
         cells.append(SheetCell(image=image, label=f"{r.verdict.upper()} {r.rel} {first}", verdict=r.verdict))
     kept = len(names) if prepared_dir else sum(1 for r in results if r.verdict != "reject")
@@ -104,27 +105,33 @@ def _rejection_summary(results: list[ImageResult]) -> str:
 
 
 def run_prepare(
-    settings: Settings,
-    store: Store,
+    settings: Settings | None,
+    store: Store | None,
     folder: str,
     name: str | None,
     options: Options,
     *,
     dry_run: bool,
     on_progress: ProgressCallback | None = None,
+    sheet_path: Path | None = None,
+    check_trigger: bool = True,
 ) -> tuple[PreparedDataset, bytes]:
-    """Do all blocking work. Returns the result (status dry-run or prepared, or a reused version) and a preview."""
-    trigger_warnings = validate(options)
+    """Do all blocking work. Returns the result (status dry-run or prepared, or a reused version) and a preview.
+
+    A dry run needs no settings or store and writes nothing, except the contact sheet when `sheet_path` is given
+    (the command line's check-dataset).
+    """
+    trigger_warnings = validate(options, check_trigger)
     scan = scan_folder(folder)
     dataset_name = (name or scan.root.name).strip() or scan.root.name
     fingerprint = source_fingerprint(scan, options)
     if not dry_run:
+        assert settings is not None and store is not None
         existing = rows.find_by_source(store, dataset_name, fingerprint)
         if existing is not None and Path(existing["zip_path"] or "").exists():
             return reused(existing), sheet_preview(Path(existing["dir"]) / "contact-sheet.png")
 
-    slug = slugify(dataset_name)
-    base = settings.datasets_dir / slug
+    base = settings.datasets_dir / slugify(dataset_name) if settings is not None else Path()
     staging = None if dry_run else base / f".staging-{uuid.uuid4().hex[:8]}"
     if staging is not None:
         staging.mkdir(parents=True, exist_ok=True)
@@ -144,8 +151,8 @@ def run_prepare(
         }
         if dry_run:
             names = {}
-            with tempfile.TemporaryDirectory() as tmp:  # the sheet is rendered only to be previewed
-                sheet = Path(tmp) / "sheet.png"
+            with tempfile.TemporaryDirectory() as tmp:  # unless asked for, the sheet is rendered only to preview
+                sheet = sheet_path or Path(tmp) / "sheet.png"
                 write_sheet(results, scan, names, None, sheet)
                 preview = sheet_preview(sheet)
             result = PreparedDataset(
@@ -155,7 +162,7 @@ def run_prepare(
                 reused_existing=False,
                 image_count=len(kept),
                 images=image_rows(results, options.include_warnings, {r.rel: "" for r in kept}),
-                paths=DatasetPaths(),
+                paths=DatasetPaths(contact_sheet=str(sheet_path) if sheet_path else None),
                 **common,
             )
             for row in result.images:
@@ -168,6 +175,7 @@ def run_prepare(
                 f"(20-30 recommended). Per photo:\n{_rejection_summary(results)}\nAdd or replace photos and call again "
                 "(dry_run=true shows the full report without writing anything)."
             )
+        assert settings is not None and store is not None
         return _finish(settings, store, scan, results, kept, options, common, fingerprint, base, staging)
     finally:
         if staging is not None:

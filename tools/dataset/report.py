@@ -19,7 +19,7 @@ RECOMMENDED: dict[str, dict[str, float | None]] = {
     "expression": {"neutral": 60, "smiling": 30, "other": 10},
     "distance": {"close-up": 50, "medium": 30, "full body": 20},
     "background": {"clean": None, "indoor": None, "outdoor": None},
-    "lighting": {"soft/even": None, "side-lit": None, "backlit": 0, "dim": 0, "harsh": 0},
+    "lighting": {"soft/even": None, "side-lit": None, "backlit": None, "dim": 0, "harsh": 0},
 }
 SHOT_NAMES = {
     "front": "front-facing",
@@ -122,7 +122,7 @@ def build_report(results: Sequence[ImageResult], include_warnings: bool) -> Data
                         f"Add {n} {SHOT_NAMES[value]} shot{'s' if n > 1 else ''} "
                         f"({pct:.0f}% now, guide ~{target:.0f}%)."
                     )
-            elif target is None and count == 0 and len(known) >= 5:
+            elif target is None and count == 0 and len(known) >= 5 and value != "backlit":
                 advice.append(f"Add a few {SHOT_NAMES[value]} photos: the guide recommends a varied mix.")
             elif target == 0 and count:
                 advice.append(
