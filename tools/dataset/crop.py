@@ -79,22 +79,31 @@ def crop_side_px(plan: CropPlan, size: tuple[int, int]) -> float:
 
 def render(image: Any, plan: CropPlan, resolution: int) -> Any:
     """Apply `plan` to a PIL RGB image and return a fresh resolution×resolution RGB image (no metadata)."""
+    import cv2
     import numpy as np
     from PIL import Image
 
-    width, height = image.size
+    pixels = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+    height, width = pixels.shape[:2]
+
+    def scaled(array: Any, w: int, h: int) -> Any:
+        shrinking = w <= array.shape[1] and h <= array.shape[0]
+        return cv2.resize(array, (w, h), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LANCZOS4)
+
     if plan.kind == "pad":
-        side = max(width, height)
-        pixels = np.asarray(image)
+        # Resize first, then pad: the border never costs full-resolution work.
+        factor = resolution / max(width, height)
+        w, h = max(1, round(width * factor)), max(1, round(height * factor))
         edge = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-        fill = tuple(int(v) for v in np.median(edge, axis=0))
-        canvas = Image.new("RGB", (side, side), fill)
-        canvas.paste(image, ((side - width) // 2, (side - height) // 2))
-        square = canvas
+        fill = [int(v) for v in np.median(edge, axis=0)]
+        small = scaled(pixels, w, h)
+        top, left = (resolution - h) // 2, (resolution - w) // 2
+        out = cv2.copyMakeBorder(
+            small, top, resolution - h - top, left, resolution - w - left, cv2.BORDER_CONSTANT, value=fill
+        )
     else:
         x0, y0, x1, _y1 = plan.box
         left, top = round(x0 * width), round(y0 * height)
         side = min(round((x1 - x0) * width), width - left, height - top)
-        square = image.crop((left, top, left + side, top + side))
-    out = square.resize((resolution, resolution), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return Image.fromarray(np.asarray(out.convert("RGB")))  # rebuilt from pixels: no EXIF, ICC or text chunks
+        out = scaled(pixels[top : top + side, left : left + side], resolution, resolution)
+    return Image.fromarray(np.ascontiguousarray(out))  # rebuilt from pixels: no EXIF, ICC or text chunks

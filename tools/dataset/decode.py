@@ -73,7 +73,7 @@ def decode(path: Path, min_short_side: int) -> Decoded:
             orientation = img.getexif().get(0x0112, 1)
             img.load()
             decoded_w = img.size[0]
-            upright = ImageOps.exif_transpose(img)
+            upright = ImageOps.exif_transpose(img, in_place=True) or img
             rgb = _to_srgb(upright, icc)
     except DecodeError:
         raise
@@ -103,4 +103,4 @@ def _to_srgb(img: Any, icc: bytes | None) -> Any:
             return ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
         except Exception:  # a broken profile must not lose the photo: fall back to the raw values
             pass
-    return img.convert("RGB")
+    return img if img.mode == "RGB" else img.convert("RGB")

@@ -1,0 +1,80 @@
+"""Benchmark: prepare 30 generated 12-megapixel JPEGs vs. merely decoding them once at full size.
+
+Prints prepare time ÷ full-decode time, both measured in this one run with the same worker count
+(the thread pool prepare_dataset uses). Target: ≤ 1.5.
+
+    python bench/dataset_prep.py [--count 30] [--resolution 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def make_photos(folder: Path, count: int) -> None:
+    """12 MP (4000×3000) JPEGs with a real face pasted in (scikit-image astronaut) and photo-like noise."""
+    import numpy as np
+    import skimage.data
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    face = Image.fromarray(skimage.data.astronaut()).resize((1400, 1400))
+    for i in range(count):
+        # Texture at half resolution: a 12 MP JPEG of 2.5-4 MB, like a phone photo (smooth noise would decode
+        # unrealistically fast and flatter the baseline).
+        base = rng.normal(128, 30, (3000 // 2, 4000 // 2, 3)).clip(0, 255).astype("uint8")
+        img = Image.fromarray(base).resize((4000, 3000), Image.Resampling.BICUBIC)
+        img.paste(face.rotate(rng.uniform(-8, 8)), (int(rng.integers(0, 2600)), int(rng.integers(0, 1600))))
+        img.save(folder / f"photo_{i:03d}.jpg", quality=88)
+
+
+def decode_full(path: Path) -> None:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.load()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=30)
+    parser.add_argument("--resolution", type=int, default=1024, choices=(512, 768, 1024))
+    args = parser.parse_args()
+
+    from tools.dataset.analyse import Options, analyse_folder, workers
+    from tools.dataset.scan import scan_folder
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, staging = Path(tmp) / "photos", Path(tmp) / "staging"
+        folder.mkdir()
+        staging.mkdir()
+        print(f"generating {args.count} 12 MP JPEGs ...", file=sys.stderr)
+        make_photos(folder, args.count)
+        paths = sorted(folder.iterdir())
+        size_mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
+        analyse_folder(scan_folder(paths[0].parent), Options("SIDAI"), None)  # warm-up: imports, model load
+        pool = workers()
+        started = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=pool) as executor:
+            list(executor.map(decode_full, paths))
+        decode_s = time.perf_counter() - started
+        started = time.perf_counter()
+        results = analyse_folder(scan_folder(folder), Options("SIDAI", resolution=args.resolution), staging)
+        prepare_s = time.perf_counter() - started
+        staged = sum(1 for r in results if r.prepared is not None)
+    print(f"workers: {pool}; {len(paths)} photos 4000x3000, {size_mb:.1f} MB each")
+    print(f"decode once at full size: {decode_s:.2f} s ({decode_s / len(paths) * 1000:.0f} ms/photo wall)")
+    print(f"prepare (check + crop + {args.resolution}px JPEG): {prepare_s:.2f} s, {staged}/{len(paths)} staged")
+    print(f"ratio prepare / decode: {prepare_s / decode_s:.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
