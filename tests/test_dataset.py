@@ -49,7 +49,7 @@ def _build_folder(root: Path, photos: dict[str, Path]) -> None:
     (root / "casual" / "astronaut.png").write_bytes(photos["astronaut.png"].read_bytes())
     (root / "various" / "camera.png").write_bytes(photos["camera.png"].read_bytes())  # greyscale, near profile
     (root / "various" / "arrow.heic").write_bytes(photos["arrow.heic"].read_bytes())  # real HEIC, no face
-    (root / "casual" / "obama2-copy.png").write_bytes(photos["32bit.png"].read_bytes())  # same photo as PNG
+    (root / "casual" / "obama2_copy.png").write_bytes(photos["32bit.png"].read_bytes())  # same photo as PNG
     _save_exif_rotated(photos["biden.jpg"], root / "rotated.jpg")
     # generated variations
     obama.filter(ImageFilter.GaussianBlur(9)).save(root / "blurred.jpg", quality=90)
@@ -104,7 +104,7 @@ EXPECTED = {  # file → (verdict, {check: verdict})
     "professional/obama3.jpg": ("ok", {"faces": "ok", "resolution": "ok"}),
     "casual/obama2.jpg": ("ok", {"faces": "ok"}),
     "casual/astronaut.png": ("ok", {"faces": "ok", "covering": "ok"}),
-    "casual/obama2-copy.png": ("reject", {"duplicate": "reject"}),
+    "casual/obama2_copy.png": ("reject", {"duplicate": "reject"}),
     "various/camera.png": ("warn", {"filter": "warn", "faces": "ok"}),
     "various/arrow.heic": ("reject", {"faces": "reject"}),
     "rotated.jpg": ("ok", {"faces": "ok"}),
@@ -153,7 +153,7 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
     assert "truncated" in rows["corrupted.jpg"]["reasons"][0]
     assert "too many pixels" in rows["bomb.png"]["reasons"][0]
     assert "symlink" in rows["link-outside.jpg"]["reasons"][0]
-    assert "obama2" in rows["casual/obama2-copy.png"]["reasons"][0]
+    assert "obama2" in rows["casual/obama2_copy.png"]["reasons"][0]
     assert _check(rows["rotated.jpg"], "resolution")["reason"].startswith("970x2204")  # upright after EXIF
     # estimates on the real photos
     assert rows["casual/astronaut.png"]["estimates"]["angle"] == "front"

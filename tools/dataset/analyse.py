@@ -8,6 +8,7 @@ draft holds (a tight crop of a large photo) decodes the file again at full resol
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -131,10 +132,9 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
         return result
     result.original_size = decoded.original_size
     result.file_format = decoded.file_format
-    pixels = np.asarray(decoded.image)
-    h, w = pixels.shape[:2]
-    factor = min(1.0, ANALYSIS_SIDE / max(h, w))
-    rgb = pixels if factor == 1.0 else cv2.resize(pixels, (round(w * factor), round(h * factor)), cv2.INTER_AREA)
+    # Integer box reduction to a ~1024 px analysis copy: far cheaper than an arbitrary-ratio resample.
+    step = math.ceil(max(decoded.image.size) / ANALYSIS_SIDE)
+    rgb = np.asarray(decoded.image.reduce(step) if step > 1 else decoded.image)
     to_original = decoded.original_size[0] / rgb.shape[1]
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

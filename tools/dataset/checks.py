@@ -239,11 +239,12 @@ def estimate(rgb: Any, grey: Any, lab_l: Any, face: Face | None, harsh: bool) ->
     person[max(0, y - h // 2) :, max(0, x - w) : min(W, x + 2 * w)] = True
     background = ~person
     bg_l = lab_l[background]
+    bg_median = float(np.searchsorted(np.cumsum(np.bincount(bg_l, minlength=256)), bg_l.size / 2)) if bg_l.size else 0
     if harsh:
         est.lighting = "harsh"
     elif face_mean < 70:
         est.lighting = "dim"
-    elif bg_l.size and float(np.median(bg_l)) > 1.5 * max(face_mean, 1):
+    elif bg_l.size and bg_median > 1.5 * max(face_mean, 1):
         est.lighting = "backlit"
     elif left.size and right.size and max(left.mean(), right.mean()) / max(min(left.mean(), right.mean()), 1) > 1.45:
         est.lighting = "side-lit"
@@ -279,5 +280,5 @@ def _expression(grey: Any, face: Face) -> str | None:
     if lower.shape[0] < 8 or lower.shape[1] < 16:
         return None
     lower = cv2.resize(lower, (128, max(16, int(128 * lower.shape[0] / lower.shape[1]))))
-    found = cascade("haarcascade_smile.xml").detectMultiScale(lower, 1.05, 60, minSize=(40, 16))
+    found = cascade("haarcascade_smile.xml").detectMultiScale(lower, 1.1, 30, minSize=(40, 16))
     return "smiling" if len(found) else "neutral"

@@ -30,11 +30,17 @@ class Decoded:
 
 def _register_heif() -> None:
     global _HEIF_READY
+    from PIL import Image
+
     if not _HEIF_READY:
         import pillow_heif
 
         pillow_heif.register_heif_opener()
         _HEIF_READY = True
+    # Pillow only warns between 1x and 2x its pixel limit; make that an error (process-wide: a per-call
+    # warnings.catch_warnings is not thread-safe, and we decode in a thread pool). Idempotent, so re-applied
+    # in case something reset the filters.
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
 
 
 def decode(path: Path, min_short_side: int) -> Decoded:
@@ -45,13 +51,11 @@ def decode(path: Path, min_short_side: int) -> Decoded:
     try:
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(path)
+        img = Image.open(path)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError(f"too many pixels to open safely ({exc})") from exc
+        raise DecodeError(f"too many pixels to open safely, possible decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise DecodeError("not an image (or a format we cannot read)") from exc
     except OSError as exc:
@@ -61,7 +65,7 @@ def decode(path: Path, min_short_side: int) -> Decoded:
             width, height = img.size
             if width * height > Image.MAX_IMAGE_PIXELS:
                 raise DecodeError(
-                    f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the safety limit of "
+                    f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
                     f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP (possible decompression bomb)"
                 )
             file_format = img.format or path.suffix.lstrip(".").upper()

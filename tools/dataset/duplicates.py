@@ -29,10 +29,9 @@ def _distance(a: ImageResult, b: ImageResult) -> int:
     return int(min(a.hashes[0] - b.hashes[0], a.hashes[0] - b.hashes[1]))
 
 
-def _quality(item: ImageResult) -> tuple[int, int, float]:
+def _quality(item: ImageResult) -> tuple[int, int]:
     size = item.original_size or (0, 0)
-    sharp = item.measured.get("sharpness")
-    return (-VERDICT_RANK[item.verdict], size[0] * size[1], float(sharp) if isinstance(sharp, float | int) else 0.0)
+    return (-VERDICT_RANK[item.verdict], size[0] * size[1])  # ties: the first in folder order is kept
 
 
 def mark_duplicates(results: list[ImageResult]) -> int:
