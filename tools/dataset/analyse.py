@@ -186,6 +186,6 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     if suffix == ".png":
         square.save(staged, "PNG", optimize=False, compress_level=6)
     else:
-        square.save(staged, "JPEG", quality=95, subsampling=0)
+        square.save(staged, "JPEG", quality=95)  # 4:2:0, like camera JPEGs
     result.prepared = staged
     return result

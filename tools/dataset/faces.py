@@ -41,15 +41,16 @@ def yunet_model_path() -> str:
     return str(ref)
 
 
-def _detector(width: int, height: int) -> Any:
+def _detector(side: int) -> Any:
+    """One detector per thread and square input size: changing a YuNet's input size re-initialises it (~15 ms)."""
     import cv2
 
-    det = getattr(_local, "yunet", None)
-    if det is None:  # one detector per thread: FaceDetectorYN is not safe to share
-        det = cv2.FaceDetectorYN.create(yunet_model_path(), "", (width, height), SCORE_MIN, 0.3, 50)
-        _local.yunet = det
-    det.setInputSize((width, height))
-    return det
+    cache = getattr(_local, "yunet", None)
+    if cache is None:  # per thread: FaceDetectorYN is not safe to share
+        cache = _local.yunet = {}
+    if side not in cache:
+        cache[side] = cv2.FaceDetectorYN.create(yunet_model_path(), "", (side, side), SCORE_MIN, 0.3, 50)
+    return cache[side]
 
 
 def detect_faces(rgb: Any) -> list[Face]:
@@ -86,7 +87,9 @@ def _yunet(cv2: Any, rgb: Any, side: int) -> list[Face]:
     small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)), cv2.INTER_AREA)
     small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     sh, sw = small.shape[:2]
-    _, found = _detector(sw, sh).detect(small)
+    # Pad to the detector's fixed square input (bottom/right, so coordinates are unchanged).
+    small = cv2.copyMakeBorder(small, 0, max(0, side - sh), 0, max(0, side - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    _, found = _detector(side).detect(small)
     faces = []
     for row in found if found is not None else []:
         x, y, fw, fh = (float(v) / factor for v in row[:4])
