@@ -148,6 +148,7 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
             assert got["verdict"] == check_verdict, (name, got)
             assert got["reason"]
     assert "no face" in " ".join(rows["various/arrow.heic"]["reasons"])
+    assert _check(rows["various/arrow.heic"], "resolution")["value"] == 3024  # real iPhone HEIC decoded
     assert "not an image" in rows["not-an-image.jpg"]["reasons"][0]
     assert "empty" in rows["empty.jpg"]["reasons"][0]
     assert "truncated" in rows["corrupted.jpg"]["reasons"][0]
@@ -340,3 +341,19 @@ def test_trigger_word_rules() -> None:
     ]:
         with pytest.raises(ToolError, match=needle):
             check_trigger_word(bad)
+
+
+async def test_heic_and_webp_with_faces_are_read(client: Client, tmp_path: Path) -> None:
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    photos = real_photos()
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    Image.open(photos["obama.jpg"]).save(folder / "obama.heic", quality=85)
+    Image.open(photos["obama3.jpg"]).save(folder / "obama3.webp", quality=85)
+    out = await call_ok(client, "prepare_dataset", _args(folder, dry_run=True))
+    rows = _by_file(out)
+    assert rows["obama.heic"]["verdict"] == "ok" and _check(rows["obama.heic"], "resolution")["value"] == 910
+    assert rows["obama3.webp"]["verdict"] == "ok" and _check(rows["obama3.webp"], "faces")["value"] == 1
