@@ -92,7 +92,8 @@ def render(image: Any, plan: CropPlan, resolution: int) -> Any:
             return cv2.resize(array, (w, h), interpolation=cv2.INTER_LANCZOS4)
         # Gaussian pre-filter + bilinear: an anti-aliased downscale at a fifth of INTER_AREA's cost for
         # non-integer ratios (measured 8 ms vs 24 ms for 1500 -> 1024 px).
-        blurred = cv2.GaussianBlur(array, (0, 0), sigmaX=0.45 * factor)
+        sigma = 0.45 * factor
+        blurred = cv2.GaussianBlur(array, (3, 3) if sigma < 0.8 else (0, 0), sigmaX=sigma)
         return cv2.resize(blurred, (w, h), interpolation=cv2.INTER_LINEAR)
 
     if plan.kind == "pad":
