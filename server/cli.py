@@ -23,6 +23,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default="WARNING", help="Log level for stderr (default WARNING).")
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="Run the MCP server (the default).")
+    check = commands.add_parser(
+        "check-dataset",
+        help="Check a folder of photos for LoRA training (no fal.ai key needed; nothing is uploaded).",
+        description="Check a folder of photos of one person: per-photo verdicts, the mix of angles, expressions, "
+        "distances, lighting and backgrounds against the recommended shares, and advice. Writes a contact sheet. "
+        "The photos are only read.",
+    )
+    check.add_argument("folder", help="Folder of photos (subfolders count as categories).")
+    check.add_argument("--trigger-word", default=None, help="Trigger word to validate and use in captions.")
+    check.add_argument("--subject", default="person", help="Class word for captions (man, woman, person).")
+    check.add_argument("--resolution", type=int, choices=(512, 768, 1024), default=1024, help="Target side in px.")
+    check.add_argument("--sheet", default=None, help="Contact sheet PNG path (default ./<folder>-check.png).")
+    check.add_argument("--json", action="store_true", help="Print the full result as JSON instead of a table.")
     return parser
 
 
@@ -39,4 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         else:
             server.run("streamable-http", host=args.host, port=args.port)
         return
+    if args.command == "check-dataset":
+        from server.check_dataset import run_check
+
+        raise SystemExit(run_check(args))
     parser.error(f"unknown command {args.command!r}")

@@ -71,7 +71,7 @@ async def test_register_external_refusals(client: Client, tmp_path: Path) -> Non
     wrong.write_bytes(b"x")
     assert ".safetensors" in await call_error(client, "manage_model", {**base, "lora_path": str(wrong)})
     url_args = {**base, "lora_url": "https://example.invalid/x.safetensors"}
-    assert "common word" in await call_error(client, "manage_model", {**url_args, "trigger_word": "man"})
+    assert "common English word" in await call_error(client, "manage_model", {**url_args, "trigger_word": "man"})
 
 
 async def test_default_alias_rename_and_resolution(client: Client, fake_fal: FakeFal) -> None:

@@ -340,12 +340,12 @@ async def test_lora_download_failure_is_retried_by_a_later_status_call(
 @pytest.mark.parametrize(
     ("overrides", "expected"),
     [
-        ({"trigger_word": "person"}, "common word"),
-        ({"trigger_word": "Woman"}, "common word"),
+        ({"trigger_word": "person"}, "common English word"),
+        ({"trigger_word": "Woman"}, "common English word"),
         ({"trigger_word": "john"}, "common first name"),
         ({"trigger_word": "ab"}, "characters"),
-        ({"trigger_word": "sid person"}, "spaces"),
-        ({"trigger_word": "12345"}, "no letters"),
+        ({"trigger_word": "sid the big person"}, "has 4 words"),
+        ({"trigger_word": "12345"}, "no letter"),
         ({"steps": 0}, "outside what"),
         ({"steps": 20000}, "outside what"),
         ({"steps": 1000, "num_epochs": 1200}, "num_epochs is only accepted"),

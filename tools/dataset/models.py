@@ -1,0 +1,81 @@
+"""Structured results of prepare_dataset and list_datasets (these are the tools' output schemas)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from tools.dataset.report import DatasetReport
+
+
+class CheckRow(BaseModel):
+    name: str = Field(description="resolution, faces, face_size, sharpness, exposure, filter, eyes, covering, ...")
+    value: float | int | str | None = Field(description="The measured value.")
+    verdict: str = Field(description="ok | warn | reject")
+    reason: str
+
+
+class ImageRow(BaseModel):
+    file: str = Field(description="Path relative to the folder given.")
+    category: str | None = Field(description="First-level subfolder, e.g. professional.")
+    verdict: str = Field(description="ok | warn | reject")
+    kept: bool = Field(description="Part of the prepared set (ok, or warn with include_warnings).")
+    reasons: list[str] = Field(description="Why it was warned or rejected, worst first.")
+    checks: list[CheckRow] = Field(description="Every check with its measured value, verdict and reason.")
+    estimates: dict[str, str | None] = Field(description="Estimated angle, expression, distance, lighting, background.")
+    caption: str | None = None
+    prepared_file: str | None = Field(default=None, description="File name inside the prepared set / zip.")
+    crop: str | None = Field(default=None, description="How it was framed (face crop, centre crop, padded).")
+
+
+class DatasetPaths(BaseModel):
+    prepared_dir: str | None = None
+    zip: str | None = None
+    contact_sheet: str | None = None
+
+
+class PreparedDataset(BaseModel):
+    dataset_id: str | None = Field(description="Pass to start_training; null for a dry run.")
+    name: str
+    version: int | None
+    status: str = Field(description="dry-run | prepared | uploaded")
+    reused_existing: bool = Field(
+        description="True when this folder and options were already prepared as this version."
+    )
+    trigger_word: str
+    trigger_warnings: list[str]
+    image_count: int = Field(description="Images in the prepared set.")
+    rejected_count: int
+    warned_count: int
+    images: list[ImageRow]
+    report: DatasetReport
+    paths: DatasetPaths
+    fal_url: str | None = None
+    uploaded_now: bool = False
+    ignored_files: list[str] = Field(default_factory=list, description="Non-image files that were skipped.")
+    options: dict[str, str | int | bool]
+
+
+class DatasetSummary(BaseModel):
+    dataset_id: str
+    name: str
+    version: int
+    image_count: int
+    status: str
+    trigger_word: str
+    fal_url: str | None
+    source_dir: str
+    created_at: str
+
+
+class DatasetDetail(BaseModel):
+    summary: DatasetSummary
+    report: DatasetReport
+    paths: DatasetPaths
+    options: dict[str, str | int | bool]
+    images: list[ImageRow]
+    versions: list[DatasetSummary] = Field(description="All versions of the same name, newest first.")
+
+
+class DatasetList(BaseModel):
+    datasets: list[DatasetSummary]
+    detail: DatasetDetail | None = None

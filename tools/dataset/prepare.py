@@ -1,0 +1,264 @@
+"""prepare_dataset without MCP: scan → analyse (+ stage crops) → report → version, files, zip, contact sheet.
+
+Everything here is blocking and runs in a worker thread; the upload (network) is done by the tool afterwards.
+The user's folder is only ever read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError
+
+from server.config import Settings
+from server.storage import Store, new_id, to_json
+from tools.common import slugify
+from tools.dataset import store as rows
+from tools.dataset.analyse import ImageResult, Options, ProgressCallback, analyse_folder
+from tools.dataset.caption import validate_template
+from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
+from tools.dataset.package import sha256_file, write_zip
+from tools.dataset.report import build_report
+from tools.dataset.scan import Scan, scan_folder
+from tools.trigger_words import check_trigger_word
+
+MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
+SHEET_CELL = 160
+
+
+def validate(options: Options, check_trigger: bool = True) -> list[str]:
+    warnings = check_trigger_word(options.trigger_word) if check_trigger else []
+    validate_template(options.caption_template)
+    if not options.subject.strip():
+        raise ToolError("subject must be a class word such as man, woman or person.")
+    return warnings
+
+
+def options_dict(options: Options) -> dict[str, Any]:
+    return {k: v for k, v in asdict(options).items()}
+
+
+def source_fingerprint(scan: Scan, options: Options) -> str:
+    return hashlib.sha256((scan.fingerprint() + json.dumps(options_dict(options), sort_keys=True)).encode()).hexdigest()
+
+
+def image_rows(results: list[ImageResult], include_warnings: bool, names: dict[str, str]) -> list[ImageRow]:
+    rows_out = []
+    for r in results:
+        rows_out.append(
+            ImageRow(
+                file=r.rel,
+                category=r.category,
+                verdict=r.verdict,
+                kept=r.rel in names,
+                reasons=r.reasons,
+                checks=[CheckRow(name=c.name, value=c.value, verdict=c.verdict, reason=c.reason) for c in r.checks],
+                estimates={k: v for k, v in asdict(r.estimates).items()},
+                caption=r.caption if r.verdict != "reject" else None,
+                prepared_file=names.get(r.rel),
+                crop=r.crop_note if r.rel in names else None,
+            )
+        )
+    return rows_out
+
+
+def write_sheet(
+    results: list[ImageResult], scan: Scan, names: dict[str, str], prepared_dir: Path | None, dest: Path
+) -> None:
+    from server.previews import SheetCell, contact_sheet
+
+    by_rel = {c.rel: c.path for c in scan.candidates}
+    cells = []
+    for r in results:
+        name = names.get(r.rel)
+        unreadable = any(c.name == "readable" for c in r.checks)  # never reopen a bomb or a broken file
+        image = prepared_dir / name if name and prepared_dir else None if unreadable else by_rel[r.rel]
+        first = r.reasons[0] if r.reasons else ""
+        cells.append(SheetCell(image=image, label=f"{r.verdict.upper()} {r.rel} {first}", verdict=r.verdict))
+    kept = len(names) if prepared_dir else sum(1 for r in results if r.verdict != "reject")
+    contact_sheet(cells, dest, cell_side=SHEET_CELL, title=f"{kept} of {len(results)} photos usable")
+
+
+def sheet_preview(sheet: Path, budget: int = 300_000) -> bytes:
+    from server.previews import thumbnail_jpeg
+
+    side = 1024
+    data = thumbnail_jpeg(sheet, side=side, quality=75)
+    while len(data) > budget and side > 256:
+        side = int(side * 0.75)
+        data = thumbnail_jpeg(sheet, side=side, quality=70)
+    return data
+
+
+def _rejection_summary(results: list[ImageResult]) -> str:
+    lines = [f"- {r.rel}: {r.verdict}, {'; '.join(r.reasons[:2]) or 'ok'}" for r in results[:25]]
+    if len(results) > 25:
+        lines.append(f"- ... and {len(results) - 25} more")
+    return "\n".join(lines)
+
+
+def run_prepare(
+    settings: Settings | None,
+    store: Store | None,
+    folder: str,
+    name: str | None,
+    options: Options,
+    *,
+    dry_run: bool,
+    on_progress: ProgressCallback | None = None,
+    sheet_path: Path | None = None,
+    check_trigger: bool = True,
+) -> tuple[PreparedDataset, bytes]:
+    """Do all blocking work. Returns the result (status dry-run or prepared, or a reused version) and a preview.
+
+    A dry run needs no settings or store and writes nothing, except the contact sheet when `sheet_path` is given
+    (the command line's check-dataset).
+    """
+    trigger_warnings = validate(options, check_trigger)
+    scan = scan_folder(folder)
+    dataset_name = (name or scan.root.name).strip() or scan.root.name
+    fingerprint = source_fingerprint(scan, options)
+    if not dry_run:
+        assert settings is not None and store is not None
+        existing = rows.find_by_source(store, dataset_name, fingerprint)
+        if existing is not None and Path(existing["zip_path"] or "").exists():
+            return reused(existing), sheet_preview(Path(existing["dir"]) / "contact-sheet.png")
+
+    base = settings.datasets_dir / slugify(dataset_name) if settings is not None else Path()
+    staging = None if dry_run else base / f".staging-{uuid.uuid4().hex[:8]}"
+    if staging is not None:
+        staging.mkdir(parents=True, exist_ok=True)
+    try:
+        results = analyse_folder(scan, options, staging, on_progress)
+        report = build_report(results, options.include_warnings)
+        kept = [r for r in results if r.kept(options.include_warnings)]
+        common = {
+            "name": dataset_name,
+            "trigger_word": options.trigger_word,
+            "trigger_warnings": trigger_warnings,
+            "rejected_count": report.rejected,
+            "warned_count": report.warned,
+            "report": report,
+            "ignored_files": scan.ignored,
+            "options": {k: v for k, v in options_dict(options).items()},
+        }
+        if dry_run:
+            names = {}
+            with tempfile.TemporaryDirectory() as tmp:  # unless asked for, the sheet is rendered only to preview
+                sheet = sheet_path or Path(tmp) / "sheet.png"
+                write_sheet(results, scan, names, None, sheet)
+                preview = sheet_preview(sheet)
+            result = PreparedDataset(
+                dataset_id=None,
+                version=None,
+                status="dry-run",
+                reused_existing=False,
+                image_count=len(kept),
+                images=image_rows(results, options.include_warnings, {r.rel: "" for r in kept}),
+                paths=DatasetPaths(contact_sheet=str(sheet_path) if sheet_path else None),
+                **common,
+            )
+            for row in result.images:
+                row.prepared_file = None
+            return result, preview
+        if len(kept) < MIN_IMAGES_TO_PREPARE:
+            raise ToolError(
+                f"Only {len(kept)} of {len(results)} photos are usable; training needs at least "
+                f"{MIN_IMAGES_TO_PREPARE} "
+                f"(20-30 recommended). Per photo:\n{_rejection_summary(results)}\nAdd or replace photos and call again "
+                "(dry_run=true shows the full report without writing anything)."
+            )
+        assert settings is not None and store is not None
+        return _finish(settings, store, scan, results, kept, options, common, fingerprint, base, staging)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _finish(
+    settings: Settings,
+    store: Store,
+    scan: Scan,
+    results: list[ImageResult],
+    kept: list[ImageResult],
+    options: Options,
+    common: dict[str, Any],
+    fingerprint: str,
+    base: Path,
+    staging: Path,
+) -> tuple[PreparedDataset, bytes]:
+    suffix = ".png" if options.image_format == "png" else ".jpg"
+    width = max(3, len(str(len(kept))))
+    names = {r.rel: f"{i:0{width}d}{suffix}" for i, r in enumerate(kept, start=1)}
+    digest = hashlib.sha256(json.dumps({k: v for k, v in options_dict(options).items()}, sort_keys=True).encode())
+    for r in kept:
+        assert r.prepared is not None and r.caption is not None
+        digest.update(f"{names[r.rel]}\0{sha256_file(r.prepared)}\0{r.caption}\n".encode())
+    content_hash = digest.hexdigest()
+    same = rows.find_by_content(store, common["name"], content_hash)
+    if same is not None and Path(same["zip_path"] or "").exists():
+        # The folder changed (e.g. a touched file) but the prepared set would be identical: no new version.
+        return reused(same), sheet_preview(Path(same["dir"]) / "contact-sheet.png")
+
+    version = rows.next_version(store, common["name"])
+    final = base / f"v{version}"
+    images_dir = final / "images"
+    images_dir.mkdir(parents=True, exist_ok=True)
+    members: list[Path] = []
+    for r in kept:
+        image = images_dir / names[r.rel]
+        shutil.move(str(r.prepared), image)
+        caption = image.with_suffix(".txt")
+        caption.write_text(r.caption + "\n", encoding="utf-8")
+        members += [image, caption]
+    zip_path = final / f"{slugify(common['name'])}-v{version}.zip"
+    zip_sha = write_zip(zip_path, members)
+    sheet = final / "contact-sheet.png"
+    write_sheet(results, scan, names, images_dir, sheet)
+    dataset_id = new_id("ds")
+    result = PreparedDataset(
+        dataset_id=dataset_id,
+        version=version,
+        status="prepared",
+        reused_existing=False,
+        image_count=len(kept),
+        images=image_rows(results, options.include_warnings, names),
+        paths=DatasetPaths(prepared_dir=str(images_dir), zip=str(zip_path), contact_sheet=str(sheet)),
+        **common,
+    )
+    rows.insert(
+        store,
+        {
+            "id": dataset_id,
+            "name": common["name"],
+            "version": version,
+            "source_dir": str(scan.root),
+            "trigger_word": options.trigger_word,
+            "content_hash": content_hash,
+            "image_count": len(kept),
+            "status": "prepared",
+            "dir": str(final),
+            "zip_path": str(zip_path),
+            "zip_sha256": zip_sha,
+            "fal_url": None,
+            "report_json": result.model_dump_json(),
+            "options_json": to_json({**options_dict(options), "source_fingerprint": fingerprint}),
+        },
+    )
+    return result, sheet_preview(sheet)
+
+
+def reused(row: dict[str, Any]) -> PreparedDataset:
+    result = PreparedDataset.model_validate_json(row["report_json"])
+    result.reused_existing = True
+    result.uploaded_now = False
+    result.status = row["status"]
+    result.fal_url = row["fal_url"]
+    return result
