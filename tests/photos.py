@@ -26,6 +26,7 @@ SDISTS = {
         "face_recognition-1.3.0/tests/test_images/obama3.jpg": "obama3.jpg",
         "face_recognition-1.3.0/tests/test_images/biden.jpg": "biden.jpg",
         "face_recognition-1.3.0/tests/test_images/32bit.png": "32bit.png",
+        "face_recognition-1.3.0/tests/test_images/obama_partial_face.jpg": "obama_partial_face.jpg",
     },
     "pillow-heif==1.8.1": {"pillow_heif-1.8.1/tests/images/heif_other/arrow.heic": "arrow.heic"},
 }

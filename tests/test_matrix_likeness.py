@@ -1,16 +1,14 @@
 """Likeness scores on real photos (the face_recognition 1.3.0 sdist's test images: obama*.jpg vs biden.jpg).
 
-The photos are fetched with pip into tests/.photos/ (git-ignored) on first use. The scoring test is skipped
-only when the optional 'likeness' extra (dlib-bin + face_recognition_models) is not installed: the models
-are a 100 MB download that the default test environment does not carry.
+The photos come from the shared real-photo cache (tests/photos.py). The scoring tests are skipped only when
+the optional 'likeness' extra (dlib-bin + face_recognition_models) is not installed and CI is not set; CI
+installs the extra, so there they always run.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,11 +17,9 @@ from mcp import Client
 from server.config import Settings
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
+from tests.photos import real_photos
 from tests.test_library import register_model
 from tools import likeness
-
-PHOTOS = Path(__file__).parent / ".photos"
-SDIST = "face_recognition==1.3.0"
 
 # In CI (CI=true) the extra is installed by .ci/run, so a missing extra fails these tests instead of skipping them.
 needs_extra = pytest.mark.skipif(
@@ -32,26 +28,10 @@ needs_extra = pytest.mark.skipif(
 )
 
 
-def face_photos() -> Path:
-    """The sdist's tests/test_images folder, downloaded and unpacked once."""
-    target = PHOTOS / "face_recognition-1.3.0" / "tests" / "test_images"
-    if (target / "biden.jpg").exists():
-        return target
-    PHOTOS.mkdir(exist_ok=True)
-    subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", SDIST, "-d", str(PHOTOS)],
-        check=True,
-        capture_output=True,
-    )
-    with tarfile.open(PHOTOS / "face_recognition-1.3.0.tar.gz") as archive:
-        members = [m for m in archive.getmembers() if "/tests/test_images/" in m.name and m.isfile()]
-        archive.extractall(PHOTOS, members=members)
-    return target
-
-
 @pytest.fixture(scope="module")
 def photos() -> Path:
-    return face_photos()
+    """The folder of the shared real-photo cache (tests/photos.py): obama*.jpg, biden.jpg, ..."""
+    return real_photos()["obama.jpg"].parent
 
 
 def test_distance_maps_onto_one_to_ten() -> None:
