@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,8 +17,15 @@ from server.fal_gateway import FalError
 from server.state import AppState
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 ProgressFn = Callable[[float, str], Awaitable[None]]
+
+
+def dedented(fn: F) -> F:
+    """Clean a multi-line docstring before the SDK publishes it as the tool description (3.13 does this itself)."""
+    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
+    return fn
 
 
 def state_of(ctx: Context[Any]) -> AppState:

@@ -20,9 +20,8 @@ from prompts.loader import Template, TemplateError, build_template, render
 from server.state import AppState
 from server.storage import utc_now
 from tools import matrix, prompt_store, registry, resources
-from tools.common import Progress, state_of, with_previews
+from tools.common import Progress, dedented, state_of, with_previews
 from tools.generation import GenerationOutput, run_generation
-from tools.training import dedented
 
 POLLERS: tuple = ()
 

@@ -14,10 +14,9 @@ from pydantic import BaseModel, Field
 
 from server.state import AppState
 from tools import likeness, registry, scores, suite
-from tools.common import Progress, state_of, with_previews
+from tools.common import Progress, dedented, state_of, with_previews
 from tools.scores import Comparison, Evaluation, MatrixRow
 from tools.suite import SuiteReport
-from tools.training import dedented
 
 Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
 

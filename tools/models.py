@@ -17,9 +17,8 @@ from pydantic import BaseModel, Field
 from server.fal_gateway import FalError
 from server.state import AppState
 from tools import registry
-from tools.common import state_of
+from tools.common import dedented, state_of
 from tools.registry import ModelSummary, ModelVersion
-from tools.training import dedented
 from tools.trigger_words import check_trigger_word
 
 POLLERS: tuple = ()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import time
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server import MCPServer
@@ -15,21 +13,13 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from tools import training_jobs as jobs
-from tools.common import Progress, state_of
+from tools.common import Progress, dedented, state_of
 from tools.costs import check_budget
 from tools.trainers import DEFAULT_PRESET, docs_table, get_preset
 from tools.training_jobs import TrainingRun
 from tools.training_request import build_plan, precheck
 
 POLLERS: tuple = (jobs.poll_due_trainings,)
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def dedented(fn: F) -> F:
-    """Clean a multi-line docstring before the SDK publishes it as the tool description (3.13 does this itself)."""
-    fn.__doc__ = inspect.cleandoc(fn.__doc__ or "")
-    return fn
 
 
 MAX_WAIT_SECONDS = 30.0
