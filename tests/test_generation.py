@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
@@ -435,3 +436,32 @@ async def test_image_to_image_with_a_local_photo_and_sd_endpoint_names(
     assert sd["generations"][0]["files"][0]["path"].endswith(".png")
     text = listing.contents[0].text
     assert "`fal-ai/flux-lora`" in text and "$0.035/MP" in text and "(estimate)" in text
+
+
+async def test_files_that_fail_to_download_are_fetched_again_in_the_background(
+    client: Client, fake_fal: FakeFal, settings: Settings
+) -> None:
+    fake_fal.script("fal-ai/flux-lora", queue_polls=0, run_polls=0)
+    fake_fal.inject(r"^/files/[^/]+/image_1\.jpg$", "status", status=503, times=4)  # one whole download pass
+    first = await call_ok(
+        client,
+        "execute_custom_model",
+        {"endpoint": "fal-ai/flux-lora", "input_params": {"prompt": "two portraits", "num_images": 2}},
+    )
+    generation = first["generations"][0]
+    assert generation["status"] == "completed"
+    assert "retries the download in the background" in generation["error"]
+    assert sum(bool(f["path"]) for f in generation["files"]) == 1
+    with anyio.fail_after(20):
+        while True:
+            later = (await call_ok(client, "generation_status", {"generation_id": generation["generation_id"]}))[
+                "generations"
+            ][0]
+            if all(f["path"] for f in later["files"]):
+                break
+            await anyio.sleep(0.2)
+    assert later["error"] is None
+    assert all(
+        Path(f["path"]).is_file() and Path(f["path"]).is_relative_to(settings.outputs_dir) for f in later["files"]
+    )
+    assert len(fake_fal.submissions("fal-ai/flux-lora")) == 1

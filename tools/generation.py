@@ -34,6 +34,7 @@ TERMINAL = ("completed", "failed", "cancelled")
 MAX_TOOL_WAIT = 35.0
 ENDPOINT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+(@v?\d+)?$")
 STALE_SUBMITTING_SECONDS = 600  # a row still 'submitting' this long means the process died mid-submit
+MAX_DOWNLOAD_PASSES = 6  # background re-downloads of a finished generation's files before giving up
 
 
 class OutputFile(BaseModel):
@@ -518,8 +519,19 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
     )
     files: list[OutputFile | None] = [None] * len(found)
     failures: list[str] = []
+    retry_later = False
+    # Files an earlier pass already saved are kept; only the missing ones are fetched again.
+    saved_before = {
+        f["url"]: OutputFile.model_validate(f)
+        for f in from_json(row["files_json"], [])
+        if f.get("path") and Path(f["path"]).is_file()
+    }
 
     async def fetch(index: int, item: outputs.FoundFile) -> None:
+        nonlocal retry_later
+        if item.url in saved_before:
+            files[index] = saved_before[item.url]
+            return
         ext = outputs.extension(item.url, item.content_type, row["category"])
         path = ""
         content_type = item.content_type
@@ -532,6 +544,7 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
                 width, height = await anyio.to_thread.run_sync(outputs.image_size_of, got)
         except FalError as exc:
             failures.append(f"file {index}: {exc.message}")
+            retry_later = retry_later or exc.retryable
         except OSError as exc:
             failures.append(f"file {index}: could not write to {folder} ({exc})")
         files[index] = OutputFile(
@@ -549,10 +562,17 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
     if isinstance(result.get("prompt"), str):
         meta["prompt"] = result["prompt"]
     error = None
+    next_poll_at = None
     if failures:
+        attempts = int(meta.get("download_attempts", 0)) + 1
+        meta["download_attempts"] = attempts
+        retry_later = retry_later and attempts < MAX_DOWNLOAD_PASSES
+        if retry_later:  # fal's file URLs expire: the background watcher tries again soon
+            next_poll_at = time.time() + state.settings.poll_min_seconds * 2**attempts
         error = (
             f"{len(failures)} of {len(found)} files could not be downloaded ({'; '.join(failures)}); "
             "their fal URLs are listed and work for a limited time."
+            + (" The server retries the download in the background." if retry_later else "")
         )
     elif not found:
         error = "fal finished but the result holds no output files; see the recorded result."
@@ -565,10 +585,20 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
             "files_json": to_json([f.model_dump() for f in saved]),
             "meta_json": to_json(meta),
             "error": error,
-            "completed_at": utc_now(),
-            "next_poll_at": None,
+            "completed_at": row["completed_at"] or utc_now(),
+            "next_poll_at": next_poll_at,
         },
     )
+
+
+async def _retry_downloads(state: AppState, generation_id: str) -> None:
+    """A completed generation whose files could not all be fetched: try the missing ones again."""
+    async with state.lock(f"generation:{generation_id}"):
+        row = _row(state, generation_id)
+        result = from_json(row["result_json"])
+        if row["status"] != "completed" or row["next_poll_at"] is None or result is None:
+            return
+        await _save_files(state, generation_id, result)
 
 
 def _fail(state: AppState, generation_id: str, message: str) -> None:
@@ -836,6 +866,15 @@ async def poll_generations(state: AppState) -> None:
         except Exception:  # one bad row must not starve the others; it is retried after a backoff
             log.exception("polling generation %s failed", row["id"])
             _backoff(state, row)
+    for row in state.store.query(
+        "SELECT id FROM generations WHERE status = 'completed' AND next_poll_at IS NOT NULL AND next_poll_at <= ? "
+        "LIMIT 16",
+        (now,),
+    ):
+        try:
+            await _retry_downloads(state, row["id"])
+        except Exception:
+            log.exception("retrying downloads of generation %s failed", row["id"])
 
 
 async def _poll_one(state: AppState, row: dict[str, Any]) -> None:
