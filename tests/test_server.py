@@ -96,3 +96,35 @@ def test_heavy_libraries_are_not_imported_at_start() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "", f"imported at start: {out.stdout.strip()}"
+
+
+async def test_streamable_http_transport_serves_the_same_tools(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+
+    import anyio
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL")}
+    env.update({"FAL_KEY": "test-key", "FAL_VIDEO_MCP_HOME": str(tmp_path / "home")})
+    command = [sys.executable, "-m", "server", "--transport", "streamable-http", "--port", str(port)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        with anyio.fail_after(30):
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        break
+                except OSError:
+                    assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                    await anyio.sleep(0.1)
+        async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+            tools = {tool.name for tool in (await client.list_tools()).tools}
+            result = await client.call_tool("training_status", {})
+        assert set(tools) >= CORE_TOOLS
+        assert not result.is_error
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
