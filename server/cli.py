@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--resolution", type=int, choices=(512, 768, 1024), default=1024, help="Target side in px.")
     check.add_argument("--sheet", default=None, help="Contact sheet PNG path (default ./<folder>-check.png).")
     check.add_argument("--json", action="store_true", help="Print the full result as JSON instead of a table.")
+    check.add_argument(
+        "--text-check",
+        action="store_true",
+        help="Also look for watermarks/text with OCR (needs the optional RapidOCR engine; ~0.4 s per photo).",
+    )
     return parser
 
 

@@ -63,10 +63,12 @@ def _build_folder(root: Path, photos: dict[str, Path]) -> None:
     draw.line((788, 380, 814, 380), fill=(8, 8, 10), width=8)
     shades.save(root / "sunglasses.jpg", quality=92)
     group = Image.new("RGB", (1400, 900), (200, 200, 200))
-    group.paste(obama.crop((300, 40, 700, 500)).resize((440, 506)), (60, 200))
-    group.paste(
-        Image.open(photos["astronaut.png"]).convert("RGB").crop((130, 20, 330, 260)).resize((380, 456)), (900, 220)
-    )
+    # Both faces mirrored: unmirrored crops of obama.jpg / astronaut.png, both in the folder too, are (rightly)
+    # found to be crops of those photos by the ORB near-duplicate match, which would hide the group-photo warning.
+    mirror = Image.Transpose.FLIP_LEFT_RIGHT
+    group.paste(obama.crop((300, 40, 700, 500)).resize((440, 506)).transpose(mirror), (60, 200))
+    astronaut = Image.open(photos["astronaut.png"]).convert("RGB")
+    group.paste(astronaut.crop((130, 20, 330, 260)).resize((380, 456)).transpose(mirror), (900, 220))
     group.save(root / "group.jpg", quality=92)
     data = photos["obama.jpg"].read_bytes()
     (root / "corrupted.jpg").write_bytes(data[: len(data) // 3])
@@ -111,7 +113,7 @@ EXPECTED = {  # file → (verdict, {check: verdict})
     "blurred.jpg": ("reject", {"sharpness": "reject"}),
     "dark.jpg": ("reject", {"exposure": "reject"}),
     "tiny.jpg": ("reject", {"resolution": "reject"}),
-    "grayscale.jpg": ("warn", {"filter": "warn"}),
+    "grayscale.jpg": ("reject", {"filter": "warn", "duplicate": "reject"}),  # a heavy crop of obama3
     "sunglasses.jpg": ("reject", {"eyes": "reject"}),
     "group.jpg": ("warn", {"faces": "warn"}),
     "corrupted.jpg": ("reject", {"readable": "reject"}),
@@ -155,6 +157,7 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
     assert "too many pixels" in rows["bomb.png"]["reasons"][0]
     assert "symlink" in rows["link-outside.jpg"]["reasons"][0]
     assert "obama2" in rows["casual/obama2_copy.png"]["reasons"][0]
+    assert "obama3.jpg (a crop of the same photo" in rows["grayscale.jpg"]["reasons"][0]
     assert _check(rows["rotated.jpg"], "resolution")["reason"].startswith("970x2204")  # upright after EXIF
     # estimates on the real photos
     assert rows["casual/astronaut.png"]["estimates"]["angle"] == "front"
@@ -166,7 +169,7 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
     assert out["ignored_files"] == ["notes.txt"]
     report = out["report"]
     assert out["status"] == "dry-run" and out["dataset_id"] is None
-    assert report["kept"] == out["image_count"] == 8 and report["count_verdict"] == "too few"
+    assert report["kept"] == out["image_count"] == 7 and report["count_verdict"] == "too few"
     angle = next(t for t in report["mix"] if t["dimension"] == "angle")
     assert {r["value"]: r["recommended_pct"] for r in angle["rows"]} == {
         "front": 50,
@@ -174,7 +177,7 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
         "profile": 20,
     }
     assert "estimate" in angle["method"]
-    assert any(a.startswith("Add 12 more") for a in report["advice"])
+    assert any(a.startswith("Add 13 more") for a in report["advice"])
     assert any("near-duplicate" in a for a in report["advice"])
     assert any(a.startswith("Add") and "close-up" in a for a in report["advice"])
     # nothing written, nothing uploaded, originals untouched, progress reported
@@ -194,12 +197,12 @@ async def test_prepare_zip_captions_upload_once_and_versions(
     before = _snapshot(photo_folder)
     first = await call_ok(client, "prepare_dataset", _args(photo_folder))
     assert first["status"] == "uploaded" and first["uploaded_now"] and first["version"] == 1
-    assert first["name"] == "jane" and first["image_count"] == 8
+    assert first["name"] == "jane" and first["image_count"] == 7
     assert fake_fal.count("POST", UPLOADS) == 1
     zip_path = Path(first["paths"]["zip"])
     with zipfile.ZipFile(zip_path) as archive:
         names = sorted(archive.namelist())
-        assert names == sorted([f"{i:03d}.{ext}" for i in range(1, 9) for ext in ("jpg", "txt")])
+        assert names == sorted([f"{i:03d}.{ext}" for i in range(1, 8) for ext in ("jpg", "txt")])
         for name in names:
             if name.endswith(".txt"):
                 caption = archive.read(name).decode()
@@ -228,7 +231,7 @@ async def test_prepare_zip_captions_upload_once_and_versions(
         first["fal_url"],
         str(zip_path),
         "SIDAI",
-        8,
+        7,
         "uploaded",
     )
     # unchanged folder + options → same version, nothing uploaded again
@@ -240,13 +243,13 @@ async def test_prepare_zip_captions_upload_once_and_versions(
     changed = tmp_path / "jane"
     changed.mkdir()
     for path in photo_folder.rglob("*"):
-        if path.is_file() and not path.is_symlink() and path.name != "grayscale.jpg":
+        if path.is_file() and not path.is_symlink() and path.name != "rotated.jpg":
             dest = changed / path.relative_to(photo_folder)
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(path.read_bytes())
     second = await call_ok(client, "prepare_dataset", _args(changed, upload=False))
     assert second["version"] == 2 and second["status"] == "prepared" and second["fal_url"] is None
-    assert second["image_count"] == 7 and fake_fal.count("POST", UPLOADS) == 1
+    assert second["image_count"] == 6 and fake_fal.count("POST", UPLOADS) == 1
     uploaded = await call_ok(client, "prepare_dataset", _args(changed))
     assert uploaded["dataset_id"] == second["dataset_id"] and uploaded["uploaded_now"]
     assert fake_fal.count("POST", UPLOADS) == 2
@@ -256,7 +259,7 @@ async def test_prepare_zip_captions_upload_once_and_versions(
     assert detail["detail"]["summary"]["fal_url"] == first["fal_url"]
     assert detail["detail"]["paths"]["zip"] == str(zip_path)
     assert [v["version"] for v in detail["detail"]["versions"]] == [2, 1]
-    assert detail["detail"]["report"]["kept"] == 8
+    assert detail["detail"]["report"]["kept"] == 7
     assert _snapshot(photo_folder) == before
     store.close()
 
@@ -298,7 +301,7 @@ async def test_upload_needs_a_key_but_dry_run_does_not(make_settings: Any, photo
         text = await call_error(client, "prepare_dataset", _args(photo_folder))
         assert "FAL_KEY" in text
         out = await call_ok(client, "prepare_dataset", _args(photo_folder, dry_run=True))
-        assert out["image_count"] == 8
+        assert out["image_count"] == 7
 
 
 def test_check_dataset_cli(photo_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,8 @@
 """prepare_dataset / list_datasets: local photo folder → checked, cropped, captioned, zipped, uploaded training set.
 
 Modules, one job each: scan (walk the folder), decode (draft decoding, EXIF, sRGB), faces (YuNet + estimates),
-checks (per-image verdicts), duplicates (pHash), report (mix + advice), crop, caption, package (zip),
+checks (per-image verdicts), duplicates (pHash + ORB),
+text (optional OCR watermark check), report (mix + advice), crop, caption, package (zip),
 store (dataset rows), analyse (thread pool over images), prepare (the whole run without MCP).
 """
 
@@ -70,6 +71,13 @@ def register(server: MCPServer) -> None:
         include_warnings: Annotated[
             bool, Field(description="Keep photos whose verdict is 'warn' (rejects are always left out).")
         ] = True,
+        text_check: Annotated[
+            bool,
+            Field(
+                description="Also look for watermarks and text with OCR (optional engine, ~0.4 s per photo): "
+                "text in the border or repeated = reject, other text = warn."
+            ),
+        ] = False,
         dry_run: Annotated[bool, Field(description="Only check and report: write nothing, upload nothing.")] = False,
         upload: Annotated[bool, Field(description="Upload the zip to fal storage (needs FAL_KEY).")] = True,
     ) -> Annotated[CallToolResult, PreparedDataset]:
@@ -77,7 +85,8 @@ def register(server: MCPServer) -> None:
 
         Use this first, before start_training. Every photo gets a verdict (ok / warn / reject) with measured values
         and reasons: resolution, blur, exposure, filters, near-duplicates, exactly one clear face, face size,
-        sunglasses / face covering. The report compares the mix of angles, expressions, lighting, backgrounds and
+        sunglasses / face covering; with text_check=true also watermarks and text (needs the optional OCR engine:
+        the error says how to install it). The report compares the mix of angles, expressions, lighting, backgrounds and
         distances with the recommended shares and gives concrete advice ("add 3 profile shots"); show it to the
         user. Accepted photos are cropped square around the face, resized, stripped of metadata, captioned with the
         trigger word, zipped and uploaded once to fal storage (identical content is never uploaded twice). The
@@ -97,6 +106,7 @@ def register(server: MCPServer) -> None:
             caption_template=caption_template,
             crop=crop,
             include_warnings=include_warnings,
+            text_check=text_check,
         )
         if upload and not dry_run:
             await fal_call(_require_key(state))

@@ -31,7 +31,7 @@ from tools.dataset.checks import (
 )
 from tools.dataset.crop import CropError, crop_side_px, plan_crop, render
 from tools.dataset.decode import DecodeError, decode
-from tools.dataset.duplicates import mark_duplicates, phashes
+from tools.dataset.duplicates import OrbFeatures, mark_duplicates, orb_features, phashes
 from tools.dataset.faces import detect_faces
 from tools.dataset.scan import Candidate, Scan
 
@@ -49,6 +49,7 @@ class Options:
     caption_template: str = "photo of {trigger} {subject}{details}"
     crop: str = "face"
     include_warnings: bool = True
+    text_check: bool = False  # optional OCR (tools/dataset/text.py)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class ImageResult:
     original_size: tuple[int, int] | None = None
     file_format: str | None = None
     hashes: tuple[Any, Any] | None = None  # pHash of the image and of its mirror
+    features: OrbFeatures | None = None  # ORB keypoints for the duplicate pass, dropped after it
     prepared: Path | None = None  # staged training image
     crop_note: str | None = None
 
@@ -117,7 +119,7 @@ def analyse_folder(
             if on_progress is not None:
                 on_progress(done, total, cand.rel)
     ordered = [results[c.rel] for c in scan.candidates]
-    mark_duplicates(ordered)
+    mark_duplicates(ordered, pool_size)
     return ordered
 
 
@@ -158,9 +160,15 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     result.checks += check_eyes_and_covering(lab_l, ycrcb, faces.subject)
     result.estimates = estimate(rgb, grey, lab_l, faces.subject, harsh)
     result.hashes = phashes(small)
+    result.features = orb_features(grey)
     result.caption = build_caption(
         options.caption_template, options.trigger_word, options.subject, result.estimates, cand.category
     )
+
+    if options.text_check and result.verdict != "reject":  # OCR is slow: only for photos still in the running
+        from tools.dataset.text import check_text
+
+        result.checks.append(check_text(rgb))
 
     if staging is None or not result.kept(options.include_warnings):
         return result

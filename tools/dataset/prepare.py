@@ -27,6 +27,7 @@ from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDatas
 from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
 from tools.dataset.scan import Scan, scan_folder
+from tools.dataset.text import require_ocr
 from tools.trigger_words import check_trigger_word
 
 MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
@@ -38,11 +39,14 @@ def validate(options: Options, check_trigger: bool = True) -> list[str]:
     validate_template(options.caption_template)
     if not options.subject.strip():
         raise ToolError("subject must be a class word such as man, woman or person.")
+    if options.text_check:
+        require_ocr()
     return warnings
 
 
 def options_dict(options: Options) -> dict[str, Any]:
-    return {k: v for k, v in asdict(options).items()}
+    # text_check is left out when off so that folders prepared before it existed keep their fingerprint
+    return {k: v for k, v in asdict(options).items() if k != "text_check" or v}
 
 
 def source_fingerprint(scan: Scan, options: Options) -> str:
@@ -137,7 +141,7 @@ def run_prepare(
         staging.mkdir(parents=True, exist_ok=True)
     try:
         results = analyse_folder(scan, options, staging, on_progress)
-        report = build_report(results, options.include_warnings)
+        report = build_report(results, options.include_warnings, options.text_check)
         kept = [r for r in results if r.kept(options.include_warnings)]
         common = {
             "name": dataset_name,

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from tools.dataset.text import method_note as text_method_note
+
 if TYPE_CHECKING:
     from tools.dataset.analyse import ImageResult
 
@@ -94,7 +96,7 @@ def _needed(have: int, total: int, target_pct: float) -> int:
     return max(0, math.ceil((target * total - have) / (1 - target)))
 
 
-def build_report(results: Sequence[ImageResult], include_warnings: bool) -> DatasetReport:
+def build_report(results: Sequence[ImageResult], include_warnings: bool, text_checked: bool = False) -> DatasetReport:
     kept = [r for r in results if r.kept(include_warnings)]
     rejected = [r for r in results if r.verdict == "reject"]
     warned = [r for r in results if r.verdict == "warn"]
@@ -147,6 +149,7 @@ def build_report(results: Sequence[ImageResult], include_warnings: bool) -> Data
         "eyes": "with hidden eyes",
         "covering": "with a covered face",
         "crop": "with other faces too close",
+        "text": "with a watermark or caption",
     }
     for name, count in reasons.most_common():
         advice.append(f"Replace {count} photo{'s' if count > 1 else ''} {labels.get(name, name)}.")
@@ -161,8 +164,7 @@ def build_report(results: Sequence[ImageResult], include_warnings: bool) -> Data
         "Recommended shares are the guide's recommendation: angles ~50/30/20 front/three-quarter/profile, "
         "expressions ~60/30/10 neutral/smiling/other, distances ~50/30/20 close-up/medium/full body; backgrounds and "
         "lighting varied (soft/natural plus some directional), none harsh or dim.",
-        "Text and watermark detection is not available in this build (no OCR model ships with it): check for "
-        "logos and captions yourself.",
+        text_method_note(text_checked),
     ]
     return DatasetReport(
         kept=len(kept),
