@@ -14,11 +14,11 @@ PLACEHOLDER_TRIGGER = "[trigger]"
 class ProgressBar:
     """A one-line text progress bar on stderr (redrawn in place when stderr is a terminal)."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr  # looked up per call: a default bound at import goes stale under capture
         self.width = width
         self.started = time.perf_counter()
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
 
     def __call__(self, done: int, total: int, label: str) -> None:
         filled = round(self.width * done / max(total, 1))
@@ -42,8 +42,10 @@ def format_table(headers: list[str], rows: list[list[str]], max_width: int = 60)
     return "\n".join([line, rule, *body])
 
 
-def run_check(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from mcp.server.mcpserver.exceptions import ToolError
+
+    out = out or sys.stdout
 
     from tools.dataset.analyse import Options
     from tools.dataset.prepare import run_prepare

@@ -119,7 +119,7 @@ def analyse_folder(
             if on_progress is not None:
                 on_progress(done, total, cand.rel)
     ordered = [results[c.rel] for c in scan.candidates]
-    mark_duplicates(ordered, pool_size)
+    mark_duplicates(ordered)
     return ordered
 
 

@@ -9,7 +9,6 @@ the best one (usable, larger, sharper) is kept and the others are rejected with 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +27,17 @@ ORB_SIDE = 512
 ORB_FEATURES = 400
 ORB_RATIO = 0.75
 ORB_MIN_INLIERS = 25
+# Pre-screen: the 100 strongest keypoints of one photo against all of the other (~0.3 ms instead of ~1.2 ms). On the
+# real photos and crops of them, same-photo pairs gave ≥ 10 ratio-test matches and distinct pairs ≤ 5.
+PRESCREEN_KEYPOINTS = 100
+PRESCREEN_MATCHES = 7
 RANSAC_PX = 5.0
 
 
 @dataclass(frozen=True)
 class OrbFeatures:
-    points: Any  # float32 (n, 2), pixel coordinates in the ORB copy
-    descriptors: Any  # uint8 (n, 32)
+    points: Any  # float32 (n, 2), pixel coordinates in the ORB copy, strongest keypoint first
+    descriptors: Any  # uint8 (n, 32), same order
 
 
 def phashes(rgb: Any) -> tuple[Any, Any]:
@@ -57,22 +60,37 @@ def orb_features(grey: Any) -> OrbFeatures | None:
     keypoints, descriptors = cv2.ORB_create(nfeatures=ORB_FEATURES).detectAndCompute(grey, None)
     if descriptors is None or len(keypoints) < ORB_MIN_INLIERS:
         return None
-    return OrbFeatures(np.float32([k.pt for k in keypoints]), descriptors)
+    order = np.argsort([-k.response for k in keypoints], kind="stable")
+    return OrbFeatures(np.float32([keypoints[i].pt for i in order]), descriptors[order])
+
+
+def _ratio_matches(query: Any, train: Any) -> tuple[Any, Any]:
+    """Indices of query descriptors passing Lowe's ratio test, and their nearest train descriptor."""
+    import cv2
+    import numpy as np
+
+    # batchDistance returns plain arrays: no per-match Python objects as with BFMatcher.knnMatch.
+    dist, idx = cv2.batchDistance(query, train, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
+    if dist.ndim < 2 or dist.shape[1] < 2:
+        return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
+    good = np.flatnonzero((idx[:, 0] >= 0) & (idx[:, 1] >= 0) & (dist[:, 0] < ORB_RATIO * dist[:, 1]))
+    return good, idx[good, 0]
+
+
+def orb_prescreen(a: OrbFeatures, b: OrbFeatures) -> bool:
+    """Cheap test whether a pair can be the same photo (a full orb_inliers match follows when it is)."""
+    good, _ = _ratio_matches(a.descriptors[:PRESCREEN_KEYPOINTS], b.descriptors)
+    return len(good) >= PRESCREEN_MATCHES
 
 
 def orb_inliers(a: OrbFeatures, b: OrbFeatures) -> int:
     """Keypoints of `a` that map onto `b` under one homography (RANSAC) after the ratio test."""
     import cv2
-    import numpy as np
 
-    # batchDistance returns plain arrays (no per-match Python objects) and releases the GIL.
-    dist, idx = cv2.batchDistance(a.descriptors, b.descriptors, cv2.CV_32S, normType=cv2.NORM_HAMMING, K=2)
-    if dist.shape[1] < 2:
-        return 0
-    good = np.flatnonzero((idx[:, 0] >= 0) & (dist[:, 0] < ORB_RATIO * dist[:, 1]))
+    good, nearest = _ratio_matches(a.descriptors, b.descriptors)
     if len(good) < ORB_MIN_INLIERS:  # RANSAC cannot find more inliers than matches
         return 0
-    _, mask = cv2.findHomography(a.points[good], b.points[idx[good, 0]], cv2.RANSAC, RANSAC_PX)
+    _, mask = cv2.findHomography(a.points[good], b.points[nearest], cv2.RANSAC, RANSAC_PX)
     return int(mask.sum()) if mask is not None else 0
 
 
@@ -86,17 +104,17 @@ def _quality(item: ImageResult) -> tuple[int, int]:
     return (-VERDICT_RANK[item.verdict], size[0] * size[1])  # ties: the first in folder order is kept
 
 
-def _evidence(a: ImageResult, b: ImageResult, inliers: dict[tuple[int, int], int], i: int, j: int) -> tuple[int, str]:
+def _evidence(a: ImageResult, b: ImageResult, orb: tuple[int, str] | None) -> tuple[int, str]:
     d = _distance(a, b)
-    if d <= MAX_DISTANCE:
+    if d <= MAX_DISTANCE or orb is None:
         return d, f"pHash distance {d}"
-    n = inliers.get((min(i, j), max(i, j)))
-    if n is not None:
+    n, other = orb
+    if other == b.rel:
         return d, f"a crop of the same photo: {n} matching ORB keypoints, pHash distance {d}"
-    return d, f"pHash distance {d}"  # grouped through a third photo
+    return d, f"a crop of the same photo: {n} matching ORB keypoints with {other}"
 
 
-def mark_duplicates(results: list[ImageResult], max_workers: int = 1) -> int:
+def mark_duplicates(results: list[ImageResult]) -> int:
     """Add a reject 'duplicate' check to every near-duplicate but the best of its group; returns how many.
 
     ORB features are dropped from every result afterwards: they are only needed here.
@@ -118,17 +136,18 @@ def mark_duplicates(results: list[ImageResult], max_workers: int = 1) -> int:
                 parent[root(j)] = root(i)
             elif d < ORB_MAX_PHASH and hashed[i].features is not None and hashed[j].features is not None:
                 candidates.append((i, j))
-    inliers: dict[tuple[int, int], int] = {}
-    if candidates:
-
-        def match(pair: tuple[int, int]) -> int:
-            return orb_inliers(hashed[pair[0]].features, hashed[pair[1]].features)
-
-        with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="orb") as pool:
-            for pair, n in zip(candidates, pool.map(match, candidates), strict=True):
-                if n >= ORB_MIN_INLIERS:
-                    inliers[pair] = n
-                    parent[root(pair[1])] = root(pair[0])
+    orb: dict[int, tuple[int, str]] = {}  # image → (inliers, name) of its strongest ORB match
+    for i, j in candidates:  # serial: OpenCV's batchDistance holds the GIL, threads measured no faster
+        if root(i) == root(j):
+            continue  # already known to be the same photo
+        a, b = hashed[i].features, hashed[j].features
+        assert a is not None and b is not None
+        n = orb_inliers(a, b) if orb_prescreen(a, b) else 0
+        if n >= ORB_MIN_INLIERS:
+            for k, other in ((i, j), (j, i)):
+                if n > orb.get(k, (0, ""))[0]:
+                    orb[k] = (n, hashed[other].rel)
+            parent[root(j)] = root(i)
     for r in results:
         r.features = None
     groups: dict[int, list[int]] = {}
@@ -142,7 +161,7 @@ def mark_duplicates(results: list[ImageResult], max_workers: int = 1) -> int:
         for i in members:
             if i == best:
                 continue
-            d, how = _evidence(hashed[i], hashed[best], inliers, i, best)
+            d, how = _evidence(hashed[i], hashed[best], orb.get(i))
             hashed[i].checks.append(Check("duplicate", d, "reject", f"near-duplicate of {hashed[best].rel} ({how})"))
             if hashed[i].prepared is not None:
                 hashed[i].prepared.unlink(missing_ok=True)  # a staged crop in our own data dir
