@@ -7,6 +7,7 @@ store (dataset rows), analyse (thread pool over images), prepare (the whole run 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -106,7 +107,8 @@ def register(server: MCPServer) -> None:
         def report_progress(done: int, total: int, rel: str) -> None:
             anyio.from_thread.run(progress, 90.0 * done / total, f"checked {done}/{total}: {rel}")
 
-        lock_key = f"dataset:{(name or folder).strip()}"
+        # The dataset's name decides its version numbers, so calls that would name it the same take turns.
+        lock_key = f"dataset:{(name or '').strip() or Path(folder.strip()).name}"
         async with state.lock(lock_key):
             result, preview = await anyio.to_thread.run_sync(
                 lambda: run_prepare(
@@ -116,8 +118,6 @@ def register(server: MCPServer) -> None:
             if upload and not dry_run and result.status != "uploaded":
                 await progress(92, "uploading the zip to fal storage")
                 assert result.dataset_id is not None and result.paths.zip is not None
-                from pathlib import Path
-
                 url, now = await fal_call(state.fal.upload_file_once(state.store, Path(result.paths.zip)))
                 result.fal_url, result.uploaded_now, result.status = url, now, "uploaded"
                 stored = result.model_copy(update={"reused_existing": False, "uploaded_now": False})
