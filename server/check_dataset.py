@@ -51,7 +51,12 @@ def run_check(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     folder = Path(args.folder).expanduser()
     sheet = Path(args.sheet) if args.sheet else Path.cwd() / f"{folder.resolve().name or 'photos'}-check.png"
     trigger = (args.trigger_word or "").strip()
-    options = Options(trigger_word=trigger or PLACEHOLDER_TRIGGER, subject=args.subject, resolution=args.resolution)
+    options = Options(
+        trigger_word=trigger or PLACEHOLDER_TRIGGER,
+        subject=args.subject,
+        resolution=args.resolution,
+        same_person_check=args.same_person,
+    )
     try:
         result, _ = run_prepare(
             None,

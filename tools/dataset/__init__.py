@@ -73,6 +73,13 @@ def register(server: MCPServer) -> None:
         ] = True,
         dry_run: Annotated[bool, Field(description="Only check and report: write nothing, upload nothing.")] = False,
         upload: Annotated[bool, Field(description="Upload the zip to fal storage (needs FAL_KEY).")] = True,
+        same_person_check: Annotated[
+            bool,
+            Field(
+                description="Also reject photos that seem to show someone else (dlib face descriptors; needs the "
+                "optional likeness extra; ~0.3 s per photo)."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, PreparedDataset]:
         """Check a local folder of photos of one person and turn it into a LoRA training set.
 
@@ -98,7 +105,17 @@ def register(server: MCPServer) -> None:
             caption_template=caption_template,
             crop=crop,
             include_warnings=include_warnings,
+            same_person_check=same_person_check,
         )
+        if same_person_check:
+            from tools import likeness
+
+            if not await anyio.to_thread.run_sync(likeness.available):  # loads the models once (~2 s)
+                raise ToolError(
+                    "same_person_check needs the optional 'likeness' extra (dlib face descriptors): run "
+                    "pip install 'fal-video-mcp[likeness]' in the server's environment and restart it, or call "
+                    "again without same_person_check."
+                )
         if upload and not dry_run:
             await fal_call(_require_key(state))
         progress = Progress(ctx)
