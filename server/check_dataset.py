@@ -45,10 +45,10 @@ def format_table(headers: list[str], rows: list[list[str]], max_width: int = 60)
 def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from mcp.server.mcpserver.exceptions import ToolError
 
-    out = out or sys.stdout
-
     from tools.dataset.analyse import Options
     from tools.dataset.prepare import run_prepare
+
+    out = out or sys.stdout  # looked up per call, like ProgressBar's stream
 
     folder = Path(args.folder).expanduser()
     sheet = Path(args.sheet) if args.sheet else Path.cwd() / f"{folder.resolve().name or 'photos'}-check.png"
@@ -57,7 +57,8 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         trigger_word=trigger or PLACEHOLDER_TRIGGER,
         subject=args.subject,
         resolution=args.resolution,
-        text_check=getattr(args, "text_check", False),
+        same_person_check=args.same_person,
+        text_check=args.text_check,
     )
     try:
         result, _ = run_prepare(

@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--trigger-word", default=None, help="Trigger word to validate and use in captions.")
     check.add_argument("--subject", default="person", help="Class word for captions (man, woman, person).")
     check.add_argument("--resolution", type=int, choices=(512, 768, 1024), default=1024, help="Target side in px.")
+    check.add_argument(
+        "--same-person", action="store_true", help="Flag photos of someone else (needs the likeness extra)."
+    )
     check.add_argument("--sheet", default=None, help="Contact sheet PNG path (default ./<folder>-check.png).")
     check.add_argument("--json", action="store_true", help="Print the full result as JSON instead of a table.")
     check.add_argument(

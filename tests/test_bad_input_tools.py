@@ -5,6 +5,7 @@ the cases probe real lookups, not an empty registry.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from mcp import Client
 
 from server.config import Settings
 from server.storage import Store
-from tests.badinput import Case, case_id, check_case, huge_string, write_jpeg
+from tests.badinput import Case, case_id, check_case, folder_with, huge_string, write_jpeg
 from tools import registry
 
 pytestmark = pytest.mark.anyio
@@ -33,7 +34,49 @@ def _text_file_as_lora(scratch: Path) -> dict:
     return {"action": "register_external", "name": "ext", "lora_path": str(path), "trigger_word": "EXTOK"}
 
 
+def _folder(**kinds: int) -> Callable[[Path], dict]:
+    def build(scratch: Path) -> dict:
+        return {"folder": str(folder_with(scratch, **kinds)), "trigger_word": "SIDAI"}
+
+    return build
+
+
+def _file_not_folder(scratch: Path) -> dict:
+    scratch.mkdir(parents=True, exist_ok=True)
+    return {"folder": str(write_jpeg(scratch / "one.jpg")), "trigger_word": "SIDAI"}
+
+
+def _huge_folder(scratch: Path) -> dict:
+    folder = scratch / "huge"
+    folder.mkdir(parents=True)
+    for index in range(501):
+        (folder / f"{index:04d}.jpg").write_bytes(b"\xff\xd8\xff")
+    return {"folder": str(folder), "trigger_word": "SIDAI"}
+
+
+def _traversal(scratch: Path) -> dict:
+    folder_with(scratch, good=1)
+    return {"folder": str(scratch / "photos" / ".." / ".." / "no-such-dir"), "trigger_word": "SIDAI"}
+
+
 CASES = [
+    # prepare_dataset: folders and hostile files (the originals are never touched; nothing is stored)
+    Case("prepare_dataset", {"folder": "/no/such/folder", "trigger_word": "SIDAI"}, "/no/such/folder"),
+    Case("prepare_dataset", {"folder": "", "trigger_word": "SIDAI"}, "folder"),
+    Case("prepare_dataset", _file_not_folder, "not a folder", id="prepare_dataset[file-not-folder]"),
+    Case("prepare_dataset", _folder(), "is empty", id="prepare_dataset[empty-folder]"),
+    Case("prepare_dataset", _huge_folder, "500", id="prepare_dataset[over-500-files]"),
+    Case("prepare_dataset", _traversal, "no-such-dir", id="prepare_dataset[path-traversal]"),
+    Case(
+        "prepare_dataset",
+        _folder(truncated=2, zero_byte=1, not_image=1, bombs=1, symlinks_out=1),
+        "usable",
+        id="prepare_dataset[only-hostile-files]",
+    ),
+    Case("prepare_dataset", _folder(good=1, symlinks_out=4), "outside", id="prepare_dataset[symlinks-out]"),
+    Case("prepare_dataset", {"folder": "/tmp", "trigger_word": "woman"}, "common English word"),
+    Case("prepare_dataset", {"folder": "/tmp", "trigger_word": "SIDAI", "caption_template": "a photo"}, "{trigger}"),
+    Case("prepare_dataset", {"folder": "/tmp", "trigger_word": "SIDAI", "resolution": 333}, "resolution"),
     # start_training
     Case("start_training", {"dataset": "ds_missing", "model_name": "sid", "model_type": "sdxl-lora"}, "flux-lora"),
     Case("start_training", {"dataset": "ds_missing", "model_name": "sid", "model_type": "dreambooth"}, "LoRA"),
@@ -153,6 +196,7 @@ async def test_bad_tool_input(case: Case, seeded: Settings, client: Client, tmp_
 def test_the_table_covers_every_tool_but_the_read_only_listings() -> None:
     covered = {case.tool for case in CASES}
     assert covered >= {
+        "prepare_dataset",
         "start_training",
         "training_status",
         "cancel_training",

@@ -18,6 +18,7 @@ from server.storage import Store
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
 from tests.photos import real_photos
+from tools import likeness
 from tools.trigger_words import check_trigger_word
 
 pytestmark = pytest.mark.anyio
@@ -360,3 +361,24 @@ async def test_heic_and_webp_with_faces_are_read(client: Client, tmp_path: Path)
     rows = _by_file(out)
     assert rows["obama.heic"]["verdict"] == "ok" and _check(rows["obama.heic"], "resolution")["value"] == 910
     assert rows["obama3.webp"]["verdict"] == "ok" and _check(rows["obama3.webp"], "faces")["value"] == 1
+
+
+@pytest.mark.skipif(
+    not likeness.available() and os.environ.get("CI") != "true",
+    reason="optional 'likeness' extra not installed (CI installs it)",
+)
+async def test_same_person_check_rejects_someone_else(client: Client, tmp_path: Path) -> None:
+    photos = real_photos()
+    folder = tmp_path / "jane"
+    folder.mkdir()
+    for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png"):
+        (folder / name).write_bytes(photos[name].read_bytes())
+    plain = await call_ok(client, "prepare_dataset", _args(folder, dry_run=True))
+    assert not any(c["name"] == "same_person" for row in plain["images"] for c in row["checks"])
+    assert any("same_person_check=true" in note for note in plain["report"]["method_notes"])
+
+    checked = await call_ok(client, "prepare_dataset", _args(folder, dry_run=True, same_person_check=True))
+    verdicts = {row["file"]: _check(row, "same_person") for row in checked["images"]}
+    assert {name for name, check in verdicts.items() if check["verdict"] == "reject"} == {"biden.jpg", "astronaut.png"}
+    assert all(verdicts[name]["verdict"] == "ok" for name in ("obama.jpg", "obama2.jpg", "obama3.jpg"))
+    assert "different person" in verdicts["biden.jpg"]["reason"]

@@ -70,16 +70,16 @@ def _models() -> tuple[Any, Any, Any]:
     return detector, predictor, encoder
 
 
-def descriptors(path: Path) -> list[Any]:
+def descriptors(path: Path, max_side: int = MAX_SIDE) -> list[Any]:
     """One 128-d numpy vector per face, largest face first. Blocking: call from a worker thread."""
     import numpy as np
     from PIL import Image, ImageOps
 
     detector, predictor, encoder = _models()
     with Image.open(path) as img:
-        img.draft("RGB", (MAX_SIDE, MAX_SIDE))
+        img.draft("RGB", (max_side, max_side))
         rgb = ImageOps.exif_transpose(img).convert("RGB")
-        rgb.thumbnail((MAX_SIDE, MAX_SIDE))
+        rgb.thumbnail((max_side, max_side))
         pixels = np.asarray(rgb)
     with _lock:
         faces = sorted(detector(pixels, 1), key=lambda r: r.width() * r.height(), reverse=True)

@@ -1,13 +1,14 @@
 """prepare_dataset / list_datasets: local photo folder → checked, cropped, captioned, zipped, uploaded training set.
 
 Modules, one job each: scan (walk the folder), decode (draft decoding, EXIF, sRGB), faces (YuNet + estimates),
-checks (per-image verdicts), duplicates (pHash + ORB),
-text (optional OCR watermark check), report (mix + advice), crop, caption, package (zip),
-store (dataset rows), analyse (thread pool over images), prepare (the whole run without MCP).
+checks (per-image verdicts), duplicates (pHash + ORB for crops), text (optional OCR watermark check), report (mix
++ advice), crop, caption, package (zip), store (dataset rows), analyse (thread pool over images), prepare (the whole
+run without MCP).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -80,6 +81,13 @@ def register(server: MCPServer) -> None:
         ] = False,
         dry_run: Annotated[bool, Field(description="Only check and report: write nothing, upload nothing.")] = False,
         upload: Annotated[bool, Field(description="Upload the zip to fal storage (needs FAL_KEY).")] = True,
+        same_person_check: Annotated[
+            bool,
+            Field(
+                description="Also reject photos that seem to show someone else (dlib face descriptors; needs the "
+                "optional likeness extra; ~0.3 s per photo)."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, PreparedDataset]:
         """Check a local folder of photos of one person and turn it into a LoRA training set.
 
@@ -106,8 +114,18 @@ def register(server: MCPServer) -> None:
             caption_template=caption_template,
             crop=crop,
             include_warnings=include_warnings,
+            same_person_check=same_person_check,
             text_check=text_check,
         )
+        if same_person_check:
+            from tools import likeness
+
+            if not await anyio.to_thread.run_sync(likeness.available):  # loads the models once (~2 s)
+                raise ToolError(
+                    "same_person_check needs the optional 'likeness' extra (dlib face descriptors): run "
+                    "pip install 'fal-video-mcp[likeness]' in the server's environment and restart it, or call "
+                    "again without same_person_check."
+                )
         if upload and not dry_run:
             await fal_call(_require_key(state))
         progress = Progress(ctx)
@@ -116,7 +134,8 @@ def register(server: MCPServer) -> None:
         def report_progress(done: int, total: int, rel: str) -> None:
             anyio.from_thread.run(progress, 90.0 * done / total, f"checked {done}/{total}: {rel}")
 
-        lock_key = f"dataset:{(name or folder).strip()}"
+        # The dataset's name decides its version numbers, so calls that would name it the same take turns.
+        lock_key = f"dataset:{(name or '').strip() or Path(folder.strip()).name}"
         async with state.lock(lock_key):
             result, preview = await anyio.to_thread.run_sync(
                 lambda: run_prepare(
@@ -126,8 +145,6 @@ def register(server: MCPServer) -> None:
             if upload and not dry_run and result.status != "uploaded":
                 await progress(92, "uploading the zip to fal storage")
                 assert result.dataset_id is not None and result.paths.zip is not None
-                from pathlib import Path
-
                 url, now = await fal_call(state.fal.upload_file_once(state.store, Path(result.paths.zip)))
                 result.fal_url, result.uploaded_now, result.status = url, now, "uploaded"
                 stored = result.model_copy(update={"reused_existing": False, "uploaded_now": False})

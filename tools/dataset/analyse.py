@@ -49,6 +49,7 @@ class Options:
     caption_template: str = "photo of {trigger} {subject}{details}"
     crop: str = "face"
     include_warnings: bool = True
+    same_person_check: bool = False
     text_check: bool = False  # optional OCR (tools/dataset/text.py)
 
 

@@ -23,6 +23,7 @@ from tools.common import slugify
 from tools.dataset import store as rows
 from tools.dataset.analyse import ImageResult, Options, ProgressCallback, analyse_folder
 from tools.dataset.caption import validate_template
+from tools.dataset.identity import check_same_person
 from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
 from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
@@ -45,8 +46,7 @@ def validate(options: Options, check_trigger: bool = True) -> list[str]:
 
 
 def options_dict(options: Options) -> dict[str, Any]:
-    # text_check is left out when off so that folders prepared before it existed keep their fingerprint
-    return {k: v for k, v in asdict(options).items() if k != "text_check" or v}
+    return {k: v for k, v in asdict(options).items()}
 
 
 def source_fingerprint(scan: Scan, options: Options) -> str:
@@ -108,6 +108,22 @@ def _rejection_summary(results: list[ImageResult]) -> str:
     return "\n".join(lines)
 
 
+NO_IDENTITY_CHECK = (
+    "Same-person check not run: pass same_person_check=true (needs the likeness extra: "
+    "pip install 'fal-video-mcp[likeness]') to catch photos of someone else."
+)
+
+
+def _same_person(scan: Scan, results: list[ImageResult]) -> str:
+    """Add a same_person check to every photo still in the running; returns the method note."""
+    paths = {c.rel: c.path for c in scan.candidates}
+    checks, note = check_same_person([(r.rel, paths[r.rel]) for r in results if r.verdict != "reject"])
+    for result in results:
+        if result.rel in checks:
+            result.checks.append(checks[result.rel])
+    return note
+
+
 def run_prepare(
     settings: Settings | None,
     store: Store | None,
@@ -141,7 +157,9 @@ def run_prepare(
         staging.mkdir(parents=True, exist_ok=True)
     try:
         results = analyse_folder(scan, options, staging, on_progress)
+        identity_note = _same_person(scan, results) if options.same_person_check else NO_IDENTITY_CHECK
         report = build_report(results, options.include_warnings, options.text_check)
+        report.method_notes.append(identity_note)
         kept = [r for r in results if r.kept(options.include_warnings)]
         common = {
             "name": dataset_name,
