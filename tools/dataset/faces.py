@@ -44,16 +44,16 @@ def yunet_model_path() -> str:
     return str(ref)
 
 
-def _detector(side: int) -> Any:
-    """One detector per thread and square input size: changing a YuNet's input size re-initialises it (~15 ms)."""
+def _detector(size: tuple[int, int]) -> Any:
+    """One detector per thread and input size: changing a YuNet's input size re-initialises it (~15 ms)."""
     import cv2
 
     cache = getattr(_local, "yunet", None)
     if cache is None:  # per thread: FaceDetectorYN is not safe to share
         cache = _local.yunet = {}
-    if side not in cache:
-        cache[side] = cv2.FaceDetectorYN.create(yunet_model_path(), "", (side, side), SCORE_MIN, 0.3, 50)
-    return cache[side]
+    if size not in cache:
+        cache[size] = cv2.FaceDetectorYN.create(yunet_model_path(), "", size, SCORE_MIN, 0.3, 50)
+    return cache[size]
 
 
 def detect_faces(rgb: Any) -> list[Face]:
@@ -61,7 +61,7 @@ def detect_faces(rgb: Any) -> list[Face]:
     import cv2
 
     h, w = rgb.shape[:2]
-    fast = _yunet(cv2, rgb, FAST_SIDE)
+    fast = _yunet(cv2, rgb, FAST_SIDE, square=True)
     fast_face_px = fast[0].box[3] * min(1.0, FAST_SIDE / max(h, w)) if fast else 0.0
     if fast_face_px >= REFINE_BELOW:
         return fast
@@ -78,7 +78,7 @@ def _refine(cv2: Any, rgb: Any, face: Face) -> Face:
     side = 2.0 * max(fw, fh)
     x0, y0 = int(max(0, x + fw / 2 - side / 2)), int(max(0, y + fh / 2 - side / 2))
     x1, y1 = int(min(w, x0 + side)), int(min(h, y0 + side))
-    found = _yunet(cv2, rgb[y0:y1, x0:x1], FAST_SIDE)
+    found = _yunet(cv2, rgb[y0:y1, x0:x1], FAST_SIDE, square=True)
     if not found:
         return face
     best = found[0]
@@ -87,21 +87,27 @@ def _refine(cv2: Any, rgb: Any, face: Face) -> Face:
     return Face((bx + x0, by + y0, bw, bh), best.score, marks or None, "yunet")
 
 
-def _yunet(cv2: Any, rgb: Any, side: int) -> list[Face]:
+def _yunet(cv2: Any, rgb: Any, side: int, square: bool = False) -> list[Face]:
     h, w = rgb.shape[:2]
     factor = min(1.0, side / max(h, w))
     small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)), cv2.INTER_AREA)
     small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     sh, sw = small.shape[:2]
-    # Pad to the detector's fixed square input (bottom/right, so coordinates are unchanged).
-    small = cv2.copyMakeBorder(small, 0, max(0, side - sh), 0, max(0, side - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    _, found = _detector(side).detect(small)
+    # Pad (bottom/right, so coordinates are unchanged) to the detector's fixed input: side × side, except for
+    # the 640 px pass, padded only up to YuNet's stride of 32 (a 4:3 photo costs 640×480, not 640×640: -25 %).
+    pw, ph = (side, side) if square else (_stride(sw, side), _stride(sh, side))
+    small = cv2.copyMakeBorder(small, 0, max(0, ph - sh), 0, max(0, pw - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    _, found = _detector((pw, ph)).detect(small)
     faces = []
     for row in found if found is not None else []:
         x, y, fw, fh = (float(v) / factor for v in row[:4])
         marks = [(float(row[4 + 2 * i]) / factor, float(row[5 + 2 * i]) / factor) for i in range(5)]
         faces.append(Face((x, y, fw, fh), float(row[14]), marks, "yunet"))
     return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def _stride(length: int, side: int) -> int:
+    return min(side, -(-length // 32) * 32)
 
 
 def cascade(name: str) -> Any:
