@@ -7,6 +7,8 @@ a near-90° profile that YuNet misses falls back to OpenCV 4's profile-face Haar
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -20,6 +22,8 @@ FAST_SIDE, FULL_SIDE, FAST_MIN_FACE = 320, 640, 48
 # the refinement's own noise (same angle/expression class on all 128 face images tried), so it skips that 7 ms pass.
 REFINE_BELOW = 80
 _local = threading.local()
+_idle: dict[tuple[int, int], list[Any]] = {}
+_idle_lock = threading.Lock()
 
 
 @dataclass
@@ -44,16 +48,25 @@ def yunet_model_path() -> str:
     return str(ref)
 
 
-def _detector(size: tuple[int, int]) -> Any:
-    """One detector per thread and input size: changing a YuNet's input size re-initialises it (~15 ms)."""
+@contextmanager
+def _detector(size: tuple[int, int]) -> Iterator[Any]:
+    """An idle detector for this input size, for one thread at a time (FaceDetectorYN is not safe to share).
+
+    Kept process-wide rather than per thread: every prepare_dataset call runs a fresh thread pool, and creating a
+    detector and its first inference cost ~15 ms per input size (changing a YuNet's input size re-initialises it).
+    """
     import cv2
 
-    cache = getattr(_local, "yunet", None)
-    if cache is None:  # per thread: FaceDetectorYN is not safe to share
-        cache = _local.yunet = {}
-    if size not in cache:
-        cache[size] = cv2.FaceDetectorYN.create(yunet_model_path(), "", size, SCORE_MIN, 0.3, 50)
-    return cache[size]
+    with _idle_lock:
+        idle = _idle.setdefault(size, [])
+        detector = idle.pop() if idle else None
+    if detector is None:
+        detector = cv2.FaceDetectorYN.create(yunet_model_path(), "", size, SCORE_MIN, 0.3, 50)
+    try:
+        yield detector
+    finally:
+        with _idle_lock:
+            _idle[size].append(detector)
 
 
 def detect_faces(rgb: Any) -> list[Face]:
@@ -97,7 +110,8 @@ def _yunet(cv2: Any, rgb: Any, side: int, square: bool = False) -> list[Face]:
     # the 640 px pass, padded only up to YuNet's stride of 32 (a 4:3 photo costs 640×480, not 640×640: -25 %).
     pw, ph = (side, side) if square else (_stride(sw, side), _stride(sh, side))
     small = cv2.copyMakeBorder(small, 0, max(0, ph - sh), 0, max(0, pw - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    _, found = _detector((pw, ph)).detect(small)
+    with _detector((pw, ph)) as detector:
+        _, found = detector.detect(small)
     faces = []
     for row in found if found is not None else []:
         x, y, fw, fh = (float(v) / factor for v in row[:4])
