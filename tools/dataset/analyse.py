@@ -142,14 +142,24 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     result.file_format = decoded.file_format
     # Integer box reduction to a ~1024 px analysis copy: far cheaper than an arbitrary-ratio resample.
     step = math.ceil(max(decoded.image.size) / ANALYSIS_SIDE)
-    rgb = np.asarray(decoded.image.reduce(step) if step > 1 else decoded.image)
+    pixels = None  # the decoded pixels as numpy, when the reduction needed them anyway (the crop reuses them)
+    if step == 2 and decoded.image.width % 2 == 0 and decoded.image.height % 2 == 0:
+        pixels = np.asarray(decoded.image)
+        rgb = _halve(cv2, pixels)
+    else:
+        rgb = np.asarray(decoded.image.reduce(step) if step > 1 else decoded.image)
     to_original = decoded.original_size[0] / rgb.shape[1]
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     lab_l = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 0]
     ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     # ~512 px copy for colour statistics and hashes: an exact 2x reduction (the analysis copy is 513-1024 px).
-    small = rgb if max(rgb.shape[:2]) <= 512 else np.asarray(Image.fromarray(rgb).reduce(2))
+    if max(rgb.shape[:2]) <= 512:
+        small = rgb
+    elif rgb.shape[0] % 2 == 0 and rgb.shape[1] % 2 == 0:
+        small = _halve(cv2, rgb)
+    else:
+        small = np.asarray(Image.fromarray(rgb).reduce(2))
 
     result.checks.append(check_resolution(decoded.original_size, options.resolution))
     faces = check_faces(detect_faces(rgb), to_original, options.resolution)
@@ -186,8 +196,8 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
         result.checks.append(Check("crop", None, "reject", str(exc)))
         return result
     result.crop_note = plan.note
-    source = decoded.image
-    if decoded.scale > 1 and crop_side_px(plan, source.size) < options.resolution:
+    source: Any = decoded.image if pixels is None else pixels
+    if decoded.scale > 1 and crop_side_px(plan, decoded.image.size) < options.resolution:
         source = decode(cand.path, 1 << 30).image  # this crop needs the full-resolution pixels
     square = render(source, plan, options.resolution)
     suffix = ".png" if options.image_format == "png" else ".jpg"
@@ -198,3 +208,8 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
         square.save(staged, "JPEG", quality=95)  # 4:2:0, like camera JPEGs
     result.prepared = staged
     return result
+
+
+def _halve(cv2: Any, pixels: Any) -> Any:
+    """2x2 box average of an even-sized array: the same values as PIL's reduce(2), in a quarter of its time."""
+    return cv2.resize(pixels, (pixels.shape[1] // 2, pixels.shape[0] // 2), interpolation=cv2.INTER_AREA)

@@ -78,12 +78,16 @@ def crop_side_px(plan: CropPlan, size: tuple[int, int]) -> float:
 
 
 def render(image: Any, plan: CropPlan, resolution: int) -> Any:
-    """Apply `plan` to a PIL RGB image and return a fresh resolution×resolution RGB image (no metadata)."""
+    """Apply `plan` to an RGB image (PIL, or a numpy array of one) and return a fresh resolution×resolution RGB
+    PIL image (no metadata)."""
     import cv2
     import numpy as np
     from PIL import Image
 
-    pixels = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
+    if isinstance(image, np.ndarray):
+        pixels = image
+    else:
+        pixels = np.asarray(image.convert("RGB") if image.mode != "RGB" else image)
     height, width = pixels.shape[:2]
 
     def scaled(array: Any, w: int, h: int) -> Any:

@@ -7,6 +7,8 @@ a near-90° profile that YuNet misses falls back to OpenCV 4's profile-face Haar
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -16,7 +18,12 @@ SCORE_MIN = 0.7
 # (30 ms), then 320 px was already tried. A face ≥ 48 px at 320 means any other face ≥ 0.3× it is ≥ 14 px: still
 # within YuNet's reach, so group photos are not missed by the fast path.
 FAST_SIDE, FULL_SIDE, FAST_MIN_FACE = 320, 640, 48
+# The refinement pass sees the face at ~160 px; a face already >= 80 px in the 320 px pass gives landmarks within
+# the refinement's own noise (same angle/expression class on all 128 face images tried), so it skips that 7 ms pass.
+REFINE_BELOW = 80
 _local = threading.local()
+_idle: dict[tuple[int, int], list[Any]] = {}
+_idle_lock = threading.Lock()
 
 
 @dataclass
@@ -41,16 +48,25 @@ def yunet_model_path() -> str:
     return str(ref)
 
 
-def _detector(side: int) -> Any:
-    """One detector per thread and square input size: changing a YuNet's input size re-initialises it (~15 ms)."""
+@contextmanager
+def _detector(size: tuple[int, int]) -> Iterator[Any]:
+    """An idle detector for this input size, for one thread at a time (FaceDetectorYN is not safe to share).
+
+    Kept process-wide rather than per thread: every prepare_dataset call runs a fresh thread pool, and creating a
+    detector and its first inference cost ~15 ms per input size (changing a YuNet's input size re-initialises it).
+    """
     import cv2
 
-    cache = getattr(_local, "yunet", None)
-    if cache is None:  # per thread: FaceDetectorYN is not safe to share
-        cache = _local.yunet = {}
-    if side not in cache:
-        cache[side] = cv2.FaceDetectorYN.create(yunet_model_path(), "", (side, side), SCORE_MIN, 0.3, 50)
-    return cache[side]
+    with _idle_lock:
+        idle = _idle.setdefault(size, [])
+        detector = idle.pop() if idle else None
+    if detector is None:
+        detector = cv2.FaceDetectorYN.create(yunet_model_path(), "", size, SCORE_MIN, 0.3, 50)
+    try:
+        yield detector
+    finally:
+        with _idle_lock:
+            _idle[size].append(detector)
 
 
 def detect_faces(rgb: Any) -> list[Face]:
@@ -58,8 +74,11 @@ def detect_faces(rgb: Any) -> list[Face]:
     import cv2
 
     h, w = rgb.shape[:2]
-    fast = _yunet(cv2, rgb, FAST_SIDE)
-    if fast and fast[0].box[3] * min(1.0, FAST_SIDE / max(h, w)) >= FAST_MIN_FACE:
+    fast = _yunet(cv2, rgb, FAST_SIDE, square=True)
+    fast_face_px = fast[0].box[3] * min(1.0, FAST_SIDE / max(h, w)) if fast else 0.0
+    if fast_face_px >= REFINE_BELOW:
+        return fast
+    if fast_face_px >= FAST_MIN_FACE:
         return [_refine(cv2, rgb, fast[0]), *fast[1:]]
     full = _yunet(cv2, rgb, FULL_SIDE) if max(h, w) > FAST_SIDE else []
     return full or fast or _profile_faces(rgb)
@@ -72,7 +91,7 @@ def _refine(cv2: Any, rgb: Any, face: Face) -> Face:
     side = 2.0 * max(fw, fh)
     x0, y0 = int(max(0, x + fw / 2 - side / 2)), int(max(0, y + fh / 2 - side / 2))
     x1, y1 = int(min(w, x0 + side)), int(min(h, y0 + side))
-    found = _yunet(cv2, rgb[y0:y1, x0:x1], FAST_SIDE)
+    found = _yunet(cv2, rgb[y0:y1, x0:x1], FAST_SIDE, square=True)
     if not found:
         return face
     best = found[0]
@@ -81,21 +100,28 @@ def _refine(cv2: Any, rgb: Any, face: Face) -> Face:
     return Face((bx + x0, by + y0, bw, bh), best.score, marks or None, "yunet")
 
 
-def _yunet(cv2: Any, rgb: Any, side: int) -> list[Face]:
+def _yunet(cv2: Any, rgb: Any, side: int, square: bool = False) -> list[Face]:
     h, w = rgb.shape[:2]
     factor = min(1.0, side / max(h, w))
     small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)), cv2.INTER_AREA)
     small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     sh, sw = small.shape[:2]
-    # Pad to the detector's fixed square input (bottom/right, so coordinates are unchanged).
-    small = cv2.copyMakeBorder(small, 0, max(0, side - sh), 0, max(0, side - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    _, found = _detector(side).detect(small)
+    # Pad (bottom/right, so coordinates are unchanged) to the detector's fixed input: side × side, except for
+    # the 640 px pass, padded only up to YuNet's stride of 32 (a 4:3 photo costs 640×480, not 640×640: -25 %).
+    pw, ph = (side, side) if square else (_stride(sw, side), _stride(sh, side))
+    small = cv2.copyMakeBorder(small, 0, max(0, ph - sh), 0, max(0, pw - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
+    with _detector((pw, ph)) as detector:
+        _, found = detector.detect(small)
     faces = []
     for row in found if found is not None else []:
         x, y, fw, fh = (float(v) / factor for v in row[:4])
         marks = [(float(row[4 + 2 * i]) / factor, float(row[5 + 2 * i]) / factor) for i in range(5)]
         faces.append(Face((x, y, fw, fh), float(row[14]), marks, "yunet"))
     return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def _stride(length: int, side: int) -> int:
+    return min(side, -(-length // 32) * 32)
 
 
 def cascade(name: str) -> Any:
