@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ImageContent, TextContent
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
 from server.fal_gateway import FalError
@@ -20,6 +20,22 @@ T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 ProgressFn = Callable[[float, str], Awaitable[None]]
+
+
+def tool_meta(
+    title: str, *, read_only: bool, idempotent: bool, open_world: bool, destructive: bool = False
+) -> dict[str, Any]:
+    """Keyword arguments for `server.tool(...)`: the title once, every annotation hint stated explicitly."""
+    return {
+        "title": title,
+        "annotations": ToolAnnotations(
+            title=title,
+            read_only_hint=read_only,
+            destructive_hint=destructive,
+            idempotent_hint=idempotent,
+            open_world_hint=open_world,
+        ),
+    }
 
 
 def dedented(fn: F) -> F:

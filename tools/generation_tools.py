@@ -10,13 +10,13 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from server.previews import thumbnails_within_budget
 from server.state import AppState
 from tools import costs, endpoints
-from tools.common import Progress, state_of, with_previews
+from tools.common import Progress, state_of, tool_meta, with_previews
 from tools.generation import (
     GenerationOutput,
     batch_outputs,
@@ -98,16 +98,7 @@ def _raise_if_single_failure(outputs: list[GenerationOutput]) -> None:
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(
-        title="Run a custom model",
-        annotations=ToolAnnotations(
-            title="Run a custom model",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Run a custom model", read_only=False, idempotent=False, open_world=True))
     async def execute_custom_model(
         endpoint: Annotated[
             str,
@@ -196,16 +187,9 @@ def register(server: MCPServer) -> None:
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)
 
+    # not read-only: a finished job's result is recorded and its files are downloaded into the output dir
     @server.tool(
-        name="generation_status",
-        title="Generation status",
-        annotations=ToolAnnotations(
-            title="Generation status",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
+        **tool_meta("Generation status", read_only=False, idempotent=True, open_world=True), name="generation_status"
     )
     async def generation_status_tool(
         ctx: Context[Any],
@@ -234,16 +218,7 @@ def register(server: MCPServer) -> None:
                 group.start_soon(generation_status, state, gid, max(0.0, deadline - anyio.current_time()))
         return await _respond(state, batch_outputs(state, batch_id), batch_id)
 
-    @server.tool(
-        title="Reproduce a generation",
-        annotations=ToolAnnotations(
-            title="Reproduce a generation",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Reproduce a generation", read_only=False, idempotent=False, open_world=True))
     async def reproduce_generation(
         generation_id: Annotated[str, Field(description="Id of a recorded generation (gen_...).")],
         ctx: Context[Any],
@@ -261,16 +236,7 @@ def register(server: MCPServer) -> None:
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)
 
-    @server.tool(
-        title="Cost report",
-        annotations=ToolAnnotations(
-            title="Cost report",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    )
+    @server.tool(**tool_meta("Cost report", read_only=True, idempotent=True, open_world=False))
     async def cost_report(
         ctx: Context[Any],
         days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from prompts import workflows
@@ -20,7 +20,7 @@ from prompts.loader import Template, TemplateError, build_template, render
 from server.state import AppState
 from server.storage import utc_now
 from tools import matrix, prompt_store, registry, resources
-from tools.common import Progress, dedented, state_of, with_previews
+from tools.common import Progress, dedented, state_of, tool_meta, with_previews
 from tools.generation import GenerationOutput, run_generation
 
 POLLERS: tuple = ()
@@ -131,16 +131,7 @@ def register(server: MCPServer) -> None:
     resources.register(server)
     workflows.register(server)
 
-    @server.tool(
-        title="Prompt library",
-        annotations=ToolAnnotations(
-            title="Prompt library",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Prompt library", read_only=False, idempotent=False, open_world=True))
     @dedented
     async def prompt_library(
         action: Annotated[

@@ -9,12 +9,12 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from server.state import AppState
 from tools import likeness, registry, scores, suite
-from tools.common import Progress, dedented, state_of, with_previews
+from tools.common import Progress, dedented, state_of, tool_meta, with_previews
 from tools.scores import Comparison, Evaluation, MatrixRow
 from tools.suite import SuiteReport
 
@@ -129,16 +129,7 @@ def _training_photos(state: AppState, model_name: str | None, version: int | Non
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(
-        title="Quality matrix",
-        annotations=ToolAnnotations(
-            title="Quality matrix",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Quality matrix", read_only=False, idempotent=False, open_world=True))
     @dedented
     async def quality_matrix(
         action: Annotated[

@@ -11,13 +11,12 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from server.fal_gateway import FalError
 from server.state import AppState
 from tools import registry
-from tools.common import dedented, state_of
+from tools.common import dedented, state_of, tool_meta
 from tools.registry import ModelSummary, ModelVersion
 from tools.trigger_words import check_trigger_word
 
@@ -70,16 +69,7 @@ def _summary(state: AppState, name: str) -> ModelSummary:
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(
-        title="List models",
-        annotations=ToolAnnotations(
-            title="List models",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    )
+    @server.tool(**tool_meta("List models", read_only=True, idempotent=True, open_world=False))
     @dedented
     async def list_models(
         ctx: Context[Any],
@@ -110,16 +100,7 @@ def register(server: MCPServer) -> None:
             f"'{model.name}@v<N>' for a specific version; change the default with manage_model(action='set_default').",
         )
 
-    @server.tool(
-        title="Manage a model",
-        annotations=ToolAnnotations(
-            title="Manage a model",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=False,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Manage a model", read_only=False, idempotent=False, open_world=True))
     @dedented
     async def manage_model(
         action: Annotated[
@@ -198,14 +179,7 @@ def register(server: MCPServer) -> None:
         )
 
     @server.tool(
-        title="Delete a model version",
-        annotations=ToolAnnotations(
-            title="Delete a model version",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=False,
-            open_world_hint=False,
-        ),
+        **tool_meta("Delete a model version", read_only=False, destructive=True, idempotent=False, open_world=False)
     )
     @dedented
     async def delete_model_version(

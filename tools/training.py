@@ -9,11 +9,10 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from tools import training_jobs as jobs
-from tools.common import Progress, dedented, state_of
+from tools.common import Progress, dedented, state_of, tool_meta
 from tools.costs import check_budget
 from tools.trainers import DEFAULT_PRESET, docs_table, get_preset
 from tools.training_jobs import TrainingRun
@@ -64,15 +63,8 @@ class CancelTrainingResult(BaseModel):
 
 def register(server: MCPServer) -> None:
     @server.tool(
-        title="Start a LoRA training",
+        **tool_meta("Start a LoRA training", read_only=False, idempotent=True, open_world=True),
         description=START_TRAINING_DOC,
-        annotations=ToolAnnotations(
-            title="Start a LoRA training",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
     )
     async def start_training(
         dataset: Annotated[
@@ -163,16 +155,8 @@ def register(server: MCPServer) -> None:
             ]
         return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
-    @server.tool(
-        title="Training status",
-        annotations=ToolAnnotations(
-            title="Training status",
-            read_only_hint=False,  # records fal's answers, downloads the LoRA and registers the model version
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
-    )
+    # not read-only: records fal's answers, downloads the LoRA and registers the model version
+    @server.tool(**tool_meta("Training status", read_only=False, idempotent=True, open_world=True))
     @dedented
     async def training_status(
         ctx: Context[Any],
@@ -204,16 +188,7 @@ def register(server: MCPServer) -> None:
             await progress(row["progress"] or 0.0, _progress_message(row))
         return TrainingStatusResult(training=jobs.to_run(state, row))
 
-    @server.tool(
-        title="Cancel a training",
-        annotations=ToolAnnotations(
-            title="Cancel a training",
-            read_only_hint=False,
-            destructive_hint=True,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Cancel a training", read_only=False, destructive=True, idempotent=True, open_world=True))
     @dedented
     async def cancel_training(
         training_id: Annotated[str, Field(description="Training id from start_training.")],

@@ -17,11 +17,11 @@ import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.storage import from_json
-from tools.common import Progress, fal_call, state_of, with_previews
+from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
 from tools.dataset import store as rows
 from tools.dataset.caption import DEFAULT_TEMPLATE, PLACEHOLDERS
 from tools.dataset.models import DatasetDetail, DatasetList, DatasetPaths, DatasetSummary, PreparedDataset
@@ -35,16 +35,7 @@ _TEMPLATE_HELP = (
 
 
 def register(server: MCPServer) -> None:
-    @server.tool(
-        title="Prepare a training dataset",
-        annotations=ToolAnnotations(
-            title="Prepare a training dataset",
-            read_only_hint=False,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=True,
-        ),
-    )
+    @server.tool(**tool_meta("Prepare a training dataset", read_only=False, idempotent=True, open_world=True))
     async def prepare_dataset(
         folder: Annotated[
             str,
@@ -152,16 +143,7 @@ def register(server: MCPServer) -> None:
         await progress(100, "done")
         return with_previews(result, [preview])
 
-    @server.tool(
-        title="List prepared datasets",
-        annotations=ToolAnnotations(
-            title="List prepared datasets",
-            read_only_hint=True,
-            destructive_hint=False,
-            idempotent_hint=True,
-            open_world_hint=False,
-        ),
-    )
+    @server.tool(**tool_meta("List prepared datasets", read_only=True, idempotent=True, open_world=False))
     async def list_datasets(
         ctx: Context[Any],
         dataset_id: Annotated[
