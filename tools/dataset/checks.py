@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tools.dataset.expression import expression
 from tools.dataset.faces import Face, angle_of, covering_ratio, eyes_hidden
 
 VERDICT_RANK = {"ok": 0, "warn": 1, "reject": 2}
@@ -30,7 +31,7 @@ class Check:
 @dataclass
 class Estimates:
     angle: str | None = None  # front | three-quarter | profile
-    expression: str | None = None  # neutral | smiling
+    expression: str | None = None  # neutral | smiling | other
     distance: str | None = None  # close-up | medium | full body
     lighting: str | None = None  # soft/even | side-lit | backlit | dim | harsh
     background: str | None = None  # clean | indoor | outdoor
@@ -227,7 +228,7 @@ def estimate(rgb: Any, grey: Any, lab_l: Any, face: Face | None, harsh: bool) ->
         return est
     H, W = grey.shape
     est.angle = angle_of(face)[0]
-    est.expression = _expression(grey, face)
+    est.expression = expression(grey, face)
     ratio = face.box[3] / H
     est.distance = "close-up" if ratio >= 0.45 else "medium" if ratio >= 0.20 else "full body"
     x, y, w, h = (round(v) for v in face.box)
@@ -270,21 +271,3 @@ def estimate(rgb: Any, grey: Any, lab_l: Any, face: Face | None, harsh: bool) ->
         foliage = (hue >= 35) & (hue <= 85) & (sat > 50) & (val > 40)
         est.background = "outdoor" if float(np.mean(sky | foliage)) >= 0.15 else "indoor"
     return est
-
-
-def _expression(grey: Any, face: Face) -> str | None:
-    """Smile cascade on the lower half of the face (noisy: an open, talking mouth also reads as a smile)."""
-    import cv2
-
-    from tools.dataset.faces import cascade
-
-    if face.landmarks is None:
-        return None
-    x, y, w, h = (round(v) for v in face.box)
-    H, W = grey.shape
-    lower = grey[max(0, y + h // 2) : min(H, y + h), max(0, x) : min(W, x + w)]
-    if lower.shape[0] < 8 or lower.shape[1] < 16:
-        return None
-    lower = cv2.resize(lower, (128, max(16, int(128 * lower.shape[0] / lower.shape[1]))))
-    found = cascade("haarcascade_smile.xml").detectMultiScale(lower, 1.1, 30, minSize=(40, 16))
-    return "smiling" if len(found) else "neutral"

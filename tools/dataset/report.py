@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
+from tools.dataset import expression
 from tools.dataset.text import method_note as text_method_note
 
 if TYPE_CHECKING:
@@ -42,14 +43,18 @@ SHOT_NAMES = {
 METHODS = {
     "angle": "estimate: nose offset between the eyes from YuNet landmarks (|off| < 0.25 front, < 0.75 three-quarter, "
     "else profile); faces only the profile cascade finds count as profile",
-    "expression": "estimate: OpenCV smile cascade on the lower half of the face; noisy (an open, talking mouth reads "
-    "as smiling); 'other' expressions are not detected",
     "distance": "estimate: face height ÷ image height (≥ 0.45 close-up, ≥ 0.20 medium, else full body)",
     "lighting": "estimate (unvalidated heuristic): face lightness < 70 dim; face halves differ > 1.45× side-lit; "
     "background > 1.5× face backlit; heavy clipping harsh",
     "background": "estimate (unvalidated heuristic): edge density outside the person < 0.04 clean; else outdoor "
     "when ≥ 15 % of it is sky-blue or foliage-green, otherwise indoor",
 }
+
+
+def _method(dimension: str) -> str:
+    return expression.method() if dimension == "expression" else METHODS[dimension]
+
+
 TOLERANCE = 10.0  # percentage points below the recommendation before we advise
 
 
@@ -115,7 +120,7 @@ def build_report(results: Sequence[ImageResult], include_warnings: bool, text_ch
             count = counts.get(value, 0)
             pct = round(100 * count / len(known), 1) if known else 0.0
             rows.append(MixRow(value=value, count=count, actual_pct=pct, recommended_pct=target))
-            if not known or value == "other":  # 'other' expressions are not detected: no advice on them
+            if not known or (value == "other" and not expression.fer_available()):  # the cascade cannot see 'other'
                 continue
             if target and pct < target - TOLERANCE:
                 n = _needed(count, len(known), target - TOLERANCE / 2)
@@ -131,7 +136,7 @@ def build_report(results: Sequence[ImageResult], include_warnings: bool, text_ch
                     f"Replace the {count} {value} photo{'s' if count > 1 else ''}: the guide wants no {value} light."
                 )
         mix.append(
-            MixTable(dimension=dimension, method=METHODS[dimension], unknown=len(values) - len(known), rows=rows)
+            MixTable(dimension=dimension, method=_method(dimension), unknown=len(values) - len(known), rows=rows)
         )
     duplicates = sum(1 for r in results if any(c.name == "duplicate" for c in r.checks))
     if duplicates:
