@@ -167,6 +167,8 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
     assert rows["various/camera.png"]["estimates"]["angle"] == "profile"
     assert rows["professional/obama.jpg"]["estimates"]["expression"] == "smiling"
     assert rows["various/camera.png"]["estimates"]["expression"] == "neutral"
+    assert rows["professional/obama3.jpg"]["estimates"]["expression"] == "smiling"  # a slight smile
+    assert rows["casual/obama2.jpg"]["estimates"]["expression"] == "other"  # mid-speech, mouth open
     assert out["ignored_files"] == ["notes.txt"]
     report = out["report"]
     assert out["status"] == "dry-run" and out["dataset_id"] is None
@@ -178,6 +180,9 @@ async def test_dry_run_reports_every_verdict_and_writes_nothing(
         "profile": 20,
     }
     assert "estimate" in angle["method"]
+    expression = next(t for t in report["mix"] if t["dimension"] == "expression")
+    assert "FER emotion model" in expression["method"]
+    assert {r["value"]: r["count"] for r in expression["rows"]}["other"] >= 1
     assert any(a.startswith("Add 13 more") for a in report["advice"])
     assert any("near-duplicate" in a for a in report["advice"])
     assert any(a.startswith("Add") and "close-up" in a for a in report["advice"])

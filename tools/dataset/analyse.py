@@ -27,6 +27,7 @@ from tools.dataset.checks import (
     check_resolution,
     check_sharpness,
     estimate,
+    face_planes,
     worst,
 )
 from tools.dataset.crop import CropError, crop_side_px, plan_crop, render
@@ -141,18 +142,18 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     result.original_size = decoded.original_size
     result.file_format = decoded.file_format
     # Integer box reduction to a ~1024 px analysis copy: far cheaper than an arbitrary-ratio resample.
-    step = math.ceil(max(decoded.image.size) / ANALYSIS_SIDE)
-    pixels = None  # the decoded pixels as numpy, when the reduction needed them anyway (the crop reuses them)
-    if step == 2 and decoded.image.width % 2 == 0 and decoded.image.height % 2 == 0:
-        pixels = np.asarray(decoded.image)
+    pixels = decoded.pixels
+    height, width = pixels.shape[:2]
+    step = math.ceil(max(width, height) / ANALYSIS_SIDE)
+    if step == 1:
+        rgb = pixels
+    elif step == 2 and width % 2 == 0 and height % 2 == 0:
         rgb = _halve(cv2, pixels)
     else:
-        rgb = np.asarray(decoded.image.reduce(step) if step > 1 else decoded.image)
+        rgb = np.asarray(Image.fromarray(pixels).reduce(step))  # exact box means, a partial last row/column too
     to_original = decoded.original_size[0] / rgb.shape[1]
 
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    lab_l = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[..., 0]
-    ycrcb = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
     # ~512 px copy for colour statistics and hashes: an exact 2x reduction (the analysis copy is 513-1024 px).
     if max(rgb.shape[:2]) <= 512:
         small = rgb
@@ -160,16 +161,18 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
         small = _halve(cv2, rgb)
     else:
         small = np.asarray(Image.fromarray(rgb).reduce(2))
+    small_lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
 
     result.checks.append(check_resolution(decoded.original_size, options.resolution))
     faces = check_faces(detect_faces(rgb), to_original, options.resolution)
     result.checks += faces.checks
+    planes = face_planes(rgb, faces.subject)
     result.checks.append(check_sharpness(grey, faces.subject))
-    exposure, harsh = check_exposure(grey, lab_l, faces.subject)
+    exposure, harsh = check_exposure(grey, planes)
     result.checks.append(exposure)
-    result.checks.append(check_filters(small))
-    result.checks += check_eyes_and_covering(lab_l, ycrcb, faces.subject)
-    result.estimates = estimate(rgb, grey, lab_l, faces.subject, harsh)
+    result.checks.append(check_filters(small, small_lab))
+    result.checks += check_eyes_and_covering(planes)
+    result.estimates = estimate(grey, small, small_lab[..., 0], planes, faces.subject, harsh)
     result.hashes = phashes(small)
     result.features = orb_features(grey)
     result.caption = build_caption(
@@ -196,9 +199,9 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
         result.checks.append(Check("crop", None, "reject", str(exc)))
         return result
     result.crop_note = plan.note
-    source: Any = decoded.image if pixels is None else pixels
-    if decoded.scale > 1 and crop_side_px(plan, decoded.image.size) < options.resolution:
-        source = decode(cand.path, 1 << 30).image  # this crop needs the full-resolution pixels
+    source = pixels
+    if decoded.scale > 1 and crop_side_px(plan, (width, height)) < options.resolution:
+        source = decode(cand.path, 1 << 30).pixels  # this crop needs the full-resolution pixels
     square = render(source, plan, options.resolution)
     suffix = ".png" if options.image_format == "png" else ".jpg"
     staged = staging / (hashlib.sha1(cand.rel.encode()).hexdigest()[:16] + suffix)

@@ -38,6 +38,40 @@ class Estimates:
 
 
 @dataclass
+class FacePlanes:
+    """CIELAB lightness and YCrCb of the region around the subject's face, and the face in the region's coordinates.
+
+    Only the face region is converted: the eye, cheek and mouth patches and the face's own lightness are all inside
+    it, and converting the whole 1024 px copy to CIELAB cost more than every check that reads it.
+    """
+
+    lab_l: Any
+    ycrcb: Any
+    face: Face
+
+    @property
+    def face_box(self) -> tuple[slice, slice]:
+        x, y, w, h = (round(v) for v in self.face.box)
+        return slice(max(0, y), max(0, y + h)), slice(max(0, x), max(0, x + w))
+
+
+def face_planes(rgb: Any, face: Face | None) -> FacePlanes | None:
+    import cv2
+
+    if face is None:
+        return None
+    H, W = rgb.shape[:2]
+    x, y, w, h = face.box
+    x0, y0 = max(0, int(x - 0.25 * w)), max(0, int(y - 0.25 * h))
+    x1, y1 = min(W, int(x + 1.25 * w) + 1), min(H, int(y + 1.25 * h) + 1)
+    if x1 <= x0 or y1 <= y0:
+        return None
+    region = rgb[y0:y1, x0:x1]
+    lab_l = cv2.cvtColor(region, cv2.COLOR_RGB2LAB)[..., 0]
+    return FacePlanes(lab_l, cv2.cvtColor(region, cv2.COLOR_RGB2YCrCb), face.shifted(-x0, -y0))
+
+
+@dataclass
 class FaceFindings:
     checks: list[Check] = field(default_factory=list)
     subject: Face | None = None  # in analysis-image coordinates
@@ -133,7 +167,7 @@ def check_sharpness(grey: Any, face: Face | None) -> Check:
     return Check("sharpness", value, "ok", f"sharp (Laplacian variance {value})")
 
 
-def check_exposure(grey: Any, lab_l: Any, face: Face | None) -> tuple[Check, bool]:
+def check_exposure(grey: Any, planes: FacePlanes | None) -> tuple[Check, bool]:
     """Returns the check and whether the contrast is harsh (used by the lighting estimate)."""
     import numpy as np
 
@@ -153,9 +187,8 @@ def check_exposure(grey: Any, lab_l: Any, face: Face | None) -> tuple[Check, boo
         return Check("exposure", value, "warn", "harsh contrast (deep shadows and clipped highlights)"), harsh
     if blown > 0.05:
         return Check("exposure", value, "warn", f"bright: {blown:.0%} of pixels clipped white"), harsh
-    if face is not None:
-        x, y, w, h = (round(v) for v in face.box)
-        region = lab_l[max(0, y) : y + h, max(0, x) : x + w]
+    if planes is not None:
+        region = planes.lab_l[planes.face_box]
         if region.size:
             face_l = float(region.mean())
             if face_l < 60:
@@ -165,12 +198,15 @@ def check_exposure(grey: Any, lab_l: Any, face: Face | None) -> tuple[Check, boo
     return Check("exposure", value, "ok", f"well exposed (mean {mean:.0f})"), harsh
 
 
-def check_filters(rgb512: Any) -> Check:
-    """Greyscale, sepia/tint, faded or oversaturated edits (warnings: they teach the model the filter)."""
+def check_filters(rgb512: Any, lab512: Any) -> Check:
+    """Greyscale, sepia/tint, faded or oversaturated edits (warnings: they teach the model the filter).
+
+    Colour statistics need no detail: every other pixel of the ~512 px copy (and its CIELAB) is plenty.
+    """
     import cv2
     import numpy as np
 
-    lab = cv2.cvtColor(rgb512, cv2.COLOR_RGB2LAB).astype(np.float32)
+    lab = lab512[::2, ::2].astype(np.float32)
     a, b = lab[..., 1] - 128.0, lab[..., 2] - 128.0
     chroma = np.sqrt(a * a + b * b)
     p95 = float(np.percentile(chroma, 95))
@@ -180,11 +216,12 @@ def check_filters(rgb512: Any) -> Check:
     concentration = float(np.hypot(a.sum(), b.sum()) / total) if total > 0 else 0.0
     if concentration >= 0.95 and p95 > 3:
         return Check("filter", round(concentration, 3), "warn", "one-colour tint (sepia or colour filter)")
-    rgb = rgb512.astype(np.float32)
+    sample = np.ascontiguousarray(rgb512[::2, ::2])
+    rgb = sample.astype(np.float32)
     rg = rgb[..., 0] - rgb[..., 1]
     yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
     colourfulness = float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))
-    saturation = float(cv2.cvtColor(rgb512, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
+    saturation = float(cv2.cvtColor(sample, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
     if colourfulness > 100 or saturation > 0.6:
         return Check(
             "filter",
@@ -197,18 +234,18 @@ def check_filters(rgb512: Any) -> Check:
     return Check("filter", round(colourfulness, 1), "ok", "natural colours")
 
 
-def check_eyes_and_covering(lab_l: Any, ycrcb: Any, face: Face | None) -> list[Check]:
-    if face is None or face.landmarks is None:
+def check_eyes_and_covering(planes: FacePlanes | None) -> list[Check]:
+    if planes is None or planes.face.landmarks is None:
         return []
     checks = []
-    eyes = eyes_hidden(lab_l, face)
+    eyes = eyes_hidden(planes.lab_l, planes.face)
     if eyes is not None:
         eyes = round(eyes, 2)
         if eyes < 0.35:
             checks.append(Check("eyes", eyes, "reject", "eyes not visible (sunglasses?)"))
         else:
             checks.append(Check("eyes", eyes, "ok", "eyes visible"))
-    cover = covering_ratio(ycrcb, face)
+    cover = covering_ratio(planes.ycrcb, planes.face)
     if cover is not None:
         cover = round(cover, 2)
         if cover < 0.65:
@@ -218,38 +255,43 @@ def check_eyes_and_covering(lab_l: Any, ycrcb: Any, face: Face | None) -> list[C
     return checks
 
 
-def estimate(rgb: Any, grey: Any, lab_l: Any, face: Face | None, harsh: bool) -> Estimates:
-    """Angle, expression, distance, lighting and background of the subject (all estimates)."""
+def estimate(grey: Any, rgb512: Any, l512: Any, planes: FacePlanes | None, face: Face | None, harsh: bool) -> Estimates:
+    """Angle, expression, distance, lighting and background of the subject (all estimates).
+
+    `grey` is the analysis copy; `rgb512` and `l512` (its CIELAB lightness) the ~512 px copy, which is plenty for
+    the background's median lightness and colour shares.
+    """
     import cv2
     import numpy as np
 
     est = Estimates()
-    if face is None:
+    if face is None or planes is None:
         return est
     H, W = grey.shape
     est.angle = angle_of(face)[0]
     est.expression = expression(grey, face)
     ratio = face.box[3] / H
     est.distance = "close-up" if ratio >= 0.45 else "medium" if ratio >= 0.20 else "full body"
-    x, y, w, h = (round(v) for v in face.box)
-    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
-    face_l = lab_l[y0:y1, x0:x1]
+    face_l = planes.lab_l[planes.face_box]
     face_mean = float(face_l.mean()) if face_l.size else 0.0
-    mid = (x0 + x1) // 2
-    left, right = lab_l[y0:y1, x0:mid], lab_l[y0:y1, mid:x1]
-    person = np.zeros((H, W), dtype=bool)  # face widened to shoulders, down to the bottom edge
+    mid = face_l.shape[1] // 2
+    left, right = face_l[:, :mid], face_l[:, mid:]
+    # The person: the face widened to the shoulders, down to the bottom edge. Background statistics are the whole
+    # image's minus the person rectangle's (no mask of the whole image).
+    x, y, w, h = (round(v) for v in face.box)
     py0, px0 = max(0, y - h // 2), max(0, x - w)
     px1 = max(px0, min(W, x + 2 * w))
-    person[py0:, px0:px1] = True
-    background = ~person
     background_px = H * W - max(0, H - py0) * max(0, px1 - px0)
-    bg_l = lab_l[::2, ::2][background[::2, ::2]]  # every other pixel is plenty for a median
-    bg_median = float(np.searchsorted(np.cumsum(np.bincount(bg_l, minlength=256)), bg_l.size / 2)) if bg_l.size else 0
+    scale = l512.shape[1] / W
+    person512 = (slice(round(py0 * scale), None), slice(round(px0 * scale), round(px1 * scale)))
+    bg_hist = np.bincount(l512.ravel(), minlength=256) - np.bincount(l512[person512].ravel(), minlength=256)
+    bg_count = int(bg_hist.sum())
+    bg_median = float(np.searchsorted(np.cumsum(bg_hist), bg_count / 2)) if bg_count else 0.0
     if harsh:
         est.lighting = "harsh"
     elif face_mean < 70:
         est.lighting = "dim"
-    elif bg_l.size and bg_median > 1.5 * max(face_mean, 1):
+    elif bg_count and bg_median > 1.5 * max(face_mean, 1):
         est.lighting = "backlit"
     elif left.size and right.size and max(left.mean(), right.mean()) / max(min(left.mean(), right.mean()), 1) > 1.45:
         est.lighting = "side-lit"
@@ -263,11 +305,14 @@ def estimate(rgb: Any, grey: Any, lab_l: Any, face: Face | None, harsh: bool) ->
     density = (cv2.countNonZero(edges) - cv2.countNonZero(edges[py0:, px0:px1])) / background_px
     if density < 0.04:
         est.background = "clean"
-    else:
-        half = background[::2, ::2]  # colour shares on a half-resolution sample
-        hsv = cv2.cvtColor(np.ascontiguousarray(rgb[::2, ::2]), cv2.COLOR_RGB2HSV)
-        hue, sat, val = hsv[..., 0][half], hsv[..., 1][half], hsv[..., 2][half]
+    elif bg_count:
+        hsv = cv2.cvtColor(rgb512, cv2.COLOR_RGB2HSV)
+        hue, sat, val = hsv[..., 0], hsv[..., 1], hsv[..., 2]
         sky = (hue >= 90) & (hue <= 130) & (sat > 40) & (val > 120)
         foliage = (hue >= 35) & (hue <= 85) & (sat > 50) & (val > 40)
-        est.background = "outdoor" if float(np.mean(sky | foliage)) >= 0.15 else "indoor"
+        nature = (sky | foliage).view(np.uint8)
+        share = (cv2.countNonZero(nature) - cv2.countNonZero(nature[person512])) / bg_count
+        est.background = "outdoor" if share >= 0.15 else "indoor"
+    else:
+        est.background = "indoor"
     return est

@@ -34,6 +34,10 @@ PRESCREEN_MATCHES = 7
 RANSAC_PX = 5.0
 
 
+PHASH_SIZE = 8
+_MIRROR_SIGNS = [(-1.0) ** k for k in range(PHASH_SIZE)]
+
+
 @dataclass(frozen=True)
 class OrbFeatures:
     points: Any  # float32 (n, 2), pixel coordinates in the ORB copy, strongest keypoint first
@@ -41,11 +45,22 @@ class OrbFeatures:
 
 
 def phashes(rgb: Any) -> tuple[Any, Any]:
-    import imagehash
-    from PIL import Image, ImageOps
+    """imagehash.phash of the image and of its mirror, from one resize and one DCT.
 
-    img = Image.fromarray(rgb)
-    return imagehash.phash(img), imagehash.phash(ImageOps.mirror(img))
+    The steps are imagehash 4.3's phash (greyscale, 32×32 Lanczos, 2-D DCT-II, 8×8 low frequencies above their
+    median). Mirroring a row flips the sign of its odd horizontal frequencies, so the mirror's hash needs no second
+    image: tests check both against imagehash itself.
+    """
+    import imagehash
+    import numpy as np
+    import scipy.fftpack
+    from PIL import Image
+
+    side = PHASH_SIZE * 4
+    pixels = np.asarray(Image.fromarray(rgb).convert("L").resize((side, side), Image.Resampling.LANCZOS))
+    low = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:PHASH_SIZE, :PHASH_SIZE]
+    mirrored = low * _MIRROR_SIGNS[:PHASH_SIZE]
+    return imagehash.ImageHash(low > np.median(low)), imagehash.ImageHash(mirrored > np.median(mirrored))
 
 
 def orb_features(grey: Any) -> OrbFeatures | None:

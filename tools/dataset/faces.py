@@ -14,12 +14,13 @@ from importlib import resources
 from typing import Any
 
 SCORE_MIN = 0.7
-# A 320 px pass (6 ms) settles portraits whose face is large there; anything else gets the measured 640 px pass
-# (30 ms), then 320 px was already tried. A face ≥ 48 px at 320 means any other face ≥ 0.3× it is ≥ 14 px: still
-# within YuNet's reach, so group photos are not missed by the fast path.
+# A 320 px pass (8 ms for 4:3) settles portraits whose face is large there; anything else gets the 640 px pass
+# (28 ms). A face ≥ 48 px at 320 means any other face ≥ 0.3× it is ≥ 14 px; YuNet finds real faces from ~16-24 px
+# (measured on the test photos pasted small), so the fast path misses at most faces of a third of the subject's size.
 FAST_SIDE, FULL_SIDE, FAST_MIN_FACE = 320, 640, 48
 # The refinement pass sees the face at ~160 px; a face already >= 80 px in the 320 px pass gives landmarks within
-# the refinement's own noise (same angle/expression class on all 128 face images tried), so it skips that 7 ms pass.
+# the refinement's own noise (same angle/expression class on all 128 face images tried), so it skips that 10 ms pass.
+# (A 160 px refinement input, face at 80 px, is 4x cheaper but moved face boxes ~6 % and flipped borderline angles.)
 REFINE_BELOW = 80
 _local = threading.local()
 _idle: dict[tuple[int, int], list[Any]] = {}
@@ -41,6 +42,12 @@ class Face:
     def center(self) -> tuple[float, float]:
         x, y, w, h = self.box
         return x + w / 2, y + h / 2
+
+    def shifted(self, dx: float, dy: float) -> Face:
+        """The same face in coordinates moved by (dx, dy) (e.g. of a crop of the image)."""
+        x, y, w, h = self.box
+        marks = [(mx + dx, my + dy) for mx, my in self.landmarks] if self.landmarks else None
+        return Face((x + dx, y + dy, w, h), self.score, marks, self.source)
 
 
 def yunet_model_path() -> str:
@@ -74,7 +81,7 @@ def detect_faces(rgb: Any) -> list[Face]:
     import cv2
 
     h, w = rgb.shape[:2]
-    fast = _yunet(cv2, rgb, FAST_SIDE, square=True)
+    fast = _yunet(cv2, rgb, FAST_SIDE)
     fast_face_px = fast[0].box[3] * min(1.0, FAST_SIDE / max(h, w)) if fast else 0.0
     if fast_face_px >= REFINE_BELOW:
         return fast
@@ -85,7 +92,7 @@ def detect_faces(rgb: Any) -> list[Face]:
 
 
 def _refine(cv2: Any, rgb: Any, face: Face) -> Face:
-    """Re-detect one face on a crop twice its size, for landmarks as precise as the 640 px pass gives."""
+    """Re-detect one face on a crop twice its size, for landmarks as precise as a large face's."""
     h, w = rgb.shape[:2]
     x, y, fw, fh = face.box
     side = 2.0 * max(fw, fh)
@@ -106,8 +113,8 @@ def _yunet(cv2: Any, rgb: Any, side: int, square: bool = False) -> list[Face]:
     small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)), cv2.INTER_AREA)
     small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     sh, sw = small.shape[:2]
-    # Pad (bottom/right, so coordinates are unchanged) to the detector's fixed input: side × side, except for
-    # the 640 px pass, padded only up to YuNet's stride of 32 (a 4:3 photo costs 640×480, not 640×640: -25 %).
+    # Pad (bottom/right, so coordinates are unchanged) to the detector's fixed input: side × side for the square
+    # refinement crops, otherwise only up to YuNet's stride of 32 (a 4:3 photo costs 640×480, not 640×640: -25 %).
     pw, ph = (side, side) if square else (_stride(sw, side), _stride(sh, side))
     small = cv2.copyMakeBorder(small, 0, max(0, ph - sh), 0, max(0, pw - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
     with _detector((pw, ph)) as detector:
