@@ -32,7 +32,7 @@ from tools.dataset.checks import (
 )
 from tools.dataset.crop import CropError, crop_side_px, plan_crop, render
 from tools.dataset.decode import DecodeError, decode
-from tools.dataset.duplicates import OrbFeatures, mark_duplicates, orb_features, phashes
+from tools.dataset.duplicates import ORB_SIDE, OrbFeatures, mark_duplicates, orb_features, phashes
 from tools.dataset.faces import detect_faces
 from tools.dataset.scan import Candidate, Scan
 
@@ -174,7 +174,10 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     result.checks += check_eyes_and_covering(planes)
     result.estimates = estimate(grey, small, small_lab[..., 0], planes, faces.subject, harsh)
     result.hashes = phashes(small)
-    result.features = orb_features(grey)
+    # ORB wants ~512 px: the 512 px copy when it is that large (the 1024 px copy's own area resample cost 2 ms);
+    # smaller copies lose the keypoints that match heavy crops, so those resample the analysis copy instead.
+    near_orb_side = small is not rgb and max(small.shape[:2]) >= 0.9 * ORB_SIDE
+    result.features = orb_features(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if near_orb_side else grey)
     result.caption = build_caption(
         options.caption_template, options.trigger_word, options.subject, result.estimates, cand.category
     )

@@ -110,7 +110,9 @@ def _refine(cv2: Any, rgb: Any, face: Face) -> Face:
 def _yunet(cv2: Any, rgb: Any, side: int, square: bool = False) -> list[Face]:
     h, w = rgb.shape[:2]
     factor = min(1.0, side / max(h, w))
-    small = rgb if factor == 1.0 else cv2.resize(rgb, (round(w * factor), round(h * factor)), cv2.INTER_AREA)
+    # Bilinear, not area-averaged: what the thresholds and tests were measured with (and ~10x cheaper).
+    size = (round(w * factor), round(h * factor))
+    small = rgb if factor == 1.0 else cv2.resize(rgb, size, interpolation=cv2.INTER_LINEAR)
     small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)
     sh, sw = small.shape[:2]
     # Pad (bottom/right, so coordinates are unchanged) to the detector's fixed input: side × side for the square
@@ -148,7 +150,8 @@ def _profile_faces(rgb: Any) -> list[Face]:
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
     factor = min(1.0, 640 / max(h, w))
-    small = cv2.resize(grey, (round(w * factor), round(h * factor)), cv2.INTER_AREA) if factor < 1 else grey
+    size = (round(w * factor), round(h * factor))
+    small = cv2.resize(grey, size, interpolation=cv2.INTER_LINEAR) if factor < 1 else grey
     profile = cascade("haarcascade_profileface.xml")
     min_side = max(24, int(min(small.shape) * 0.08))
     faces: list[Face] = []
