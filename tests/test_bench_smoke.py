@@ -24,3 +24,10 @@ def test_cold_start_prints_its_ratio_and_profile() -> None:
     out = _run("bench/cold_start.py", "-n", "1")
     assert "tools/list" in out and "ratio to the 1 s target" in out and "mcp_types" in out
     assert "heavy modules imported at start (fal_client, PIL, cv2, numpy): []" in out
+
+
+def test_dataset_prep_prints_its_ratios() -> None:
+    out = _run("bench/dataset_prep.py", "--count", "2", "--repeat", "1", "--resolution", "512")
+    assert "ratio prepare / Pillow decode" in out and "/ OpenCV decode" in out
+    assert "(target <= 1.5)" in out and "per-round ratios" in out
+    assert "glibc keeps freed memory" in out or sys.platform != "linux"
