@@ -387,3 +387,35 @@ async def test_same_person_check_rejects_someone_else(client: Client, tmp_path: 
     assert {name for name, check in verdicts.items() if check["verdict"] == "reject"} == {"biden.jpg", "astronaut.png"}
     assert all(verdicts[name]["verdict"] == "ok" for name in ("obama.jpg", "obama2.jpg", "obama3.jpg"))
     assert "different person" in verdicts["biden.jpg"]["reason"]
+
+
+def test_expression_falls_back_to_the_smile_cascade_without_litert(tmp_path: Path) -> None:
+    """Where LiteRT has no wheel (Windows, Intel macOS) the report still estimates expressions, and says how."""
+    import json
+    import subprocess
+    import sys
+
+    photos = real_photos()
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("obama.jpg", "biden.jpg"):
+        (folder / name).write_bytes(photos[name].read_bytes())
+    blocker = tmp_path / "site"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text("import sys\nsys.modules['ai_edge_litert'] = None  # import fails\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FAL_KEY")}
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker), str(Path(__file__).resolve().parents[1])])
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "check-dataset", str(folder), "--trigger-word", "SIDAI", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    expression = next(t for t in out["report"]["mix"] if t["dimension"] == "expression")
+    assert "smile cascade" in expression["method"] and "LiteRT is not installed" in expression["method"]
+    rows = {row["file"]: row for row in out["images"]}
+    assert rows["obama.jpg"]["estimates"]["expression"] == "smiling"
+    assert rows["biden.jpg"]["estimates"]["expression"] in ("neutral", "smiling")  # the cascade is noisy

@@ -120,8 +120,8 @@ def analyse_folder(
                 results[cand.rel] = failed
             if on_progress is not None:
                 on_progress(done, total, cand.rel)
-    ordered = [results[c.rel] for c in scan.candidates]
-    mark_duplicates(ordered)
+        ordered = [results[c.rel] for c in scan.candidates]
+        mark_duplicates(ordered, pool)
     return ordered
 
 
