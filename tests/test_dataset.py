@@ -410,6 +410,7 @@ def test_expression_falls_back_to_the_smile_cascade_without_litert(tmp_path: Pat
         capture_output=True,
         text=True,
         env=env,
+        cwd=tmp_path,  # the contact sheet goes to the working directory
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
