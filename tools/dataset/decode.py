@@ -83,7 +83,8 @@ def decode(path: Path, min_short_side: int) -> Decoded:
             orientation = img.getexif().get(0x0112, 1)
             turned = orientation in (5, 6, 7, 8)
             original = (height, width) if turned else (width, height)
-            if img.format == "JPEG" and img.mode in ("RGB", "L") and (not icc or _is_srgb(icc)):
+            plain = img.format == "JPEG" and img.mode in ("RGB", "L") and reduction in _REDUCED
+            if plain and (not icc or _is_srgb(icc)):
                 pixels = _decode_jpeg(path, reduction)
                 if pixels is not None:  # None: OpenCV refused the data; Pillow decodes it or says what is wrong
                     return Decoded(_upright(pixels, orientation), original, reduction, file_format)

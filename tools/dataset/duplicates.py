@@ -34,8 +34,6 @@ PRESCREEN_KEYPOINTS = 100
 PRESCREEN_MATCHES = 7
 RANSAC_PX = 5.0
 MATCH_BATCH = 8  # small: in a folder of many duplicates, later pairs of a batch are often joined already
-
-
 PHASH_SIZE = 8
 _MIRROR_SIGNS = [(-1.0) ** k for k in range(PHASH_SIZE)]
 

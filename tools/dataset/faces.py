@@ -15,8 +15,9 @@ from typing import Any
 
 SCORE_MIN = 0.7
 # A 320 px pass (8 ms for 4:3) settles portraits whose face is large there; anything else gets the 640 px pass
-# (28 ms). A face ≥ 48 px at 320 means any other face ≥ 0.3× it is ≥ 14 px; YuNet finds real faces from ~16-24 px
-# (measured on the test photos pasted small), so the fast path misses at most faces of a third of the subject's size.
+# (28 ms). A face ≥ 48 px at 320 means any other face ≥ 0.3× it is ≥ 14 px. YuNet finds real faces reliably from
+# ~24 px (at 16-20 px: 4 of the 5 test faces pasted small), so beside a subject under ~80 px a second face of under
+# half its size can be missed.
 FAST_SIDE, FULL_SIDE, FAST_MIN_FACE = 320, 640, 48
 # The refinement pass sees the face at ~160 px; a face already >= 80 px in the 320 px pass gives landmarks within
 # the refinement's own noise (same angle/expression class on all 128 face images tried), so it skips that 10 ms pass.
