@@ -70,3 +70,25 @@ def test_orb_inliers_separate_crops_from_distinct_photos() -> None:
     for name in (*DISTINCT, "camera.png"):
         if name != "obama.jpg":
             assert orb_inliers(found["obama_partial_face.jpg"], found[name]) <= 7, name
+
+
+async def test_a_burst_names_the_photo_each_frame_is_close_to(client: Client, tmp_path: Path) -> None:
+    """Frames 1≈2≈3 of a burst form one group although 1 and 3 are far apart: each reason names its close frame."""
+    import re
+
+    from PIL import Image
+
+    obama3 = Image.open(real_photos()["obama3.jpg"]).convert("RGB")
+    folder = tmp_path / "burst"
+    folder.mkdir()
+    for k in range(3):  # a slow pan: each frame 40 px right of and 20 px below the previous one
+        obama3.crop((40 * k, 20 * k, 40 * k + 1100, 20 * k + 1300)).save(folder / f"burst_{k}.jpg", quality=92)
+    out = await call_ok(
+        client, "prepare_dataset", {"folder": str(folder), "trigger_word": "SIDAI", "dry_run": True, "resolution": 512}
+    )
+    reasons = [c["reason"] for row in out["images"] for c in row["checks"] if c["name"] == "duplicate"]
+    assert len(reasons) == 2, reasons
+    for reason in reasons:
+        direct = re.search(r"\(pHash distance (\d+)\)", reason)
+        assert direct is None or int(direct.group(1)) <= 10, reason  # never a far distance given as the evidence
+    assert any(re.search(r"pHash distance \d+ to burst_\d\.jpg, in the same group", r) for r in reasons), reasons

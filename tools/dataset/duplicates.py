@@ -119,10 +119,17 @@ def _quality(item: ImageResult) -> tuple[int, int]:
     return (-VERDICT_RANK[item.verdict], size[0] * size[1])  # ties: the first in folder order is kept
 
 
-def _evidence(a: ImageResult, b: ImageResult, orb: tuple[int, str] | None) -> tuple[int, str]:
+def _evidence(
+    a: ImageResult, b: ImageResult, close: tuple[int, str] | None, orb: tuple[int, str] | None
+) -> tuple[int, str]:
+    """Why `a` is a duplicate of the kept `b`: directly, or through the group's chain (a burst: 1≈2≈3)."""
     d = _distance(a, b)
-    if d <= MAX_DISTANCE or orb is None:
+    if d <= MAX_DISTANCE or (close is None and orb is None):
         return d, f"pHash distance {d}"
+    if close is not None:
+        nearest, other = close
+        return d, f"pHash distance {nearest} to {other}, in the same group"
+    assert orb is not None
     n, other = orb
     if other == b.rel:
         return d, f"a crop of the same photo: {n} matching ORB keypoints, pHash distance {d}"
@@ -146,11 +153,15 @@ def mark_duplicates(results: list[ImageResult], pool: Executor | None = None) ->
         return i
 
     candidates = []
+    close: dict[int, tuple[int, str]] = {}  # image → (distance, name) of its closest pHash near-duplicate
     for i in range(len(hashed)):
         for j in range(i + 1, len(hashed)):
             d = _distance(hashed[i], hashed[j])
             if d <= MAX_DISTANCE:
                 parent[root(j)] = root(i)
+                for k, other in ((i, j), (j, i)):
+                    if d < close.get(k, (MAX_DISTANCE + 1, ""))[0]:
+                        close[k] = (d, hashed[other].rel)
             elif d < ORB_MAX_PHASH and hashed[i].features is not None and hashed[j].features is not None:
                 candidates.append((i, j))
     orb: dict[int, tuple[int, str]] = {}  # image → (inliers, name) of its strongest ORB match
@@ -183,7 +194,7 @@ def mark_duplicates(results: list[ImageResult], pool: Executor | None = None) ->
         for i in members:
             if i == best:
                 continue
-            d, how = _evidence(hashed[i], hashed[best], orb.get(i))
+            d, how = _evidence(hashed[i], hashed[best], close.get(i), orb.get(i))
             hashed[i].checks.append(Check("duplicate", d, "reject", f"near-duplicate of {hashed[best].rel} ({how})"))
             if hashed[i].prepared is not None:
                 hashed[i].prepared.unlink(missing_ok=True)  # a staged crop in our own data dir
