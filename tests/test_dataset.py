@@ -390,7 +390,8 @@ async def test_same_person_check_rejects_someone_else(client: Client, tmp_path: 
 
 
 def test_expression_falls_back_to_the_smile_cascade_without_litert(tmp_path: Path) -> None:
-    """Where LiteRT has no wheel (Intel macOS, Windows before Python 3.12) the report still estimates expressions, and says how."""
+    """Where LiteRT has no wheel (Intel macOS, Windows before Python 3.12) expressions are still estimated, and the
+    report says how."""
     import json
     import subprocess
     import sys
