@@ -104,3 +104,36 @@ def test_both_perceptual_hashes_equal_imagehash() -> None:
         image, mirror = phashes(rgb)
         assert image == imagehash.phash(Image.fromarray(rgb)), name
         assert mirror == imagehash.phash(ImageOps.mirror(Image.fromarray(rgb))), name
+
+
+@pytest.mark.parametrize(
+    ("label", "save_args", "min_side"),
+    [
+        ("progressive", {"progressive": True}, 512),
+        ("4:4:4", {"subsampling": 0}, 512),
+        ("restart markers", {"restart_marker_rows": 1}, 512),
+        ("greyscale", {"mode": "L"}, 512),
+        ("1/4 scale", {"upscale": 2}, 512),
+        ("1/8 scale", {"upscale": 4}, 300),
+    ],
+)
+def test_jpeg_variants_match_pillow(
+    label: str, save_args: dict[str, object], min_side: int, portrait: object, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    image = portrait
+    args = dict(save_args)
+    if "upscale" in args:
+        factor = int(args.pop("upscale"))  # type: ignore[call-overload]
+        image = image.resize((image.width * factor, image.height * factor))  # type: ignore[attr-defined]
+    if args.pop("mode", None) == "L":
+        image = image.convert("L")  # type: ignore[attr-defined]
+    path = tmp_path / "variant.jpg"
+    image.save(path, "JPEG", quality=90, **args)  # type: ignore[attr-defined]
+    got = decode(path, min_side)
+    want = _reference(path, min_side)
+    assert got.pixels.shape == want.shape and np.array_equal(got.pixels, want), label
+    with Image.open(path) as img:
+        assert got.original_size == img.size
+        assert got.scale == img.width / want.shape[1]
