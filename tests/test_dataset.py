@@ -352,7 +352,7 @@ def test_trigger_word_rules() -> None:
             check_trigger_word(bad)
 
 
-async def test_heic_and_webp_with_faces_are_read(client: Client, tmp_path: Path) -> None:
+async def test_heic_webp_and_avif_with_faces_are_read(client: Client, tmp_path: Path) -> None:
     import pillow_heif
     from PIL import Image
 
@@ -362,8 +362,10 @@ async def test_heic_and_webp_with_faces_are_read(client: Client, tmp_path: Path)
     folder.mkdir()
     Image.open(photos["obama.jpg"]).save(folder / "obama.heic", quality=85)
     Image.open(photos["obama3.jpg"]).save(folder / "obama3.webp", quality=85)
+    Image.open(photos["biden.jpg"]).save(folder / "biden.avif", quality=80)  # web downloads are often AVIF
     out = await call_ok(client, "prepare_dataset", _args(folder, dry_run=True))
     rows = _by_file(out)
+    assert rows["biden.avif"]["verdict"] == "ok" and _check(rows["biden.avif"], "faces")["value"] == 1
     assert rows["obama.heic"]["verdict"] == "ok" and _check(rows["obama.heic"], "resolution")["value"] == 910
     assert rows["obama3.webp"]["verdict"] == "ok" and _check(rows["obama3.webp"], "faces")["value"] == 1
 

@@ -40,8 +40,8 @@ def register(server: MCPServer) -> None:
         folder: Annotated[
             str,
             Field(
-                description="Absolute path of a local folder of photos of ONE person (JPEG/PNG/WEBP/HEIC; subfolders "
-                "such as professional/ or casual/ become caption context). Never modified."
+                description="Absolute path of a local folder of photos of ONE person (JPEG/PNG/WEBP/HEIC/AVIF; "
+                "subfolders such as professional/ or casual/ become caption context). Never modified."
             ),
         ],
         trigger_word: Annotated[

@@ -61,6 +61,10 @@ def decode(path: Path, min_short_side: int) -> Decoded:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DecodeError(f"too many pixels to open safely, possible decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
+        from PIL import features
+
+        if path.suffix.lower() == ".avif" and not features.check("avif"):
+            raise DecodeError("AVIF needs a Pillow with AVIF support: pip install -U 'pillow>=11.3'") from exc
         raise DecodeError("not an image (or a format we cannot read)") from exc
     except OSError as exc:
         raise DecodeError(f"cannot be read ({exc})") from exc

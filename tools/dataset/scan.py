@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif"})
 MAX_FILES = 500
 
 
@@ -87,7 +87,7 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
     if not candidates:
         if ignored:
             raise ToolError(
-                f"{root} has no supported photos (JPEG, PNG, WEBP, HEIC/HEIF); "
+                f"{root} has no supported photos (JPEG, PNG, WEBP, HEIC/HEIF, AVIF); "
                 f"found only e.g. {', '.join(ignored[:5])}."
             )
         raise ToolError(f"{root} is empty. Put 20-30 photos of the person into it (subfolders are fine) and try again.")
