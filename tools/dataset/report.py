@@ -49,13 +49,11 @@ METHODS = {
     "background": "estimate (unvalidated heuristic): edge density outside the person < 0.04 clean; else outdoor "
     "when ≥ 15 % of it is sky-blue or foliage-green, otherwise indoor",
 }
+TOLERANCE = 10.0  # percentage points below the recommendation before we advise
 
 
 def _method(dimension: str) -> str:
     return expression.method() if dimension == "expression" else METHODS[dimension]
-
-
-TOLERANCE = 10.0  # percentage points below the recommendation before we advise
 
 
 class MixRow(BaseModel):
