@@ -79,14 +79,6 @@ def decode_full_opencv(path: Path) -> None:
     cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
 
 
-def decode_draft(path: Path) -> None:
-    from PIL import Image
-
-    with Image.open(path) as img:
-        img.draft("RGB", (img.width // 2, img.height // 2))
-        img.load()
-
-
 def timed(pool: int, work: object, paths: list[Path]) -> float:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=pool) as executor:
@@ -108,6 +100,7 @@ def main() -> None:
     import cv2
 
     from tools.dataset.analyse import Options, analyse_folder, workers
+    from tools.dataset.decode import decode
     from tools.dataset.scan import scan_folder
 
     cv2.setNumThreads(1)  # what prepare does: the thread pool is the parallelism
@@ -136,7 +129,7 @@ def main() -> None:
             started = time.perf_counter()
             results = prepare()
             prepare_runs.append(time.perf_counter() - started)
-        draft_s = min(timed(pool, decode_draft, paths) for _ in range(3))
+        draft_s = min(timed(pool, lambda p: decode(p, args.resolution), paths) for _ in range(3))
         staged = sum(1 for r in results if r.prepared is not None)
         duplicates = sum(1 for r in results if any(c.name == "duplicate" and c.verdict == "reject" for c in r.checks))
     pillow_s, opencv_s, prepare_s = min(pillow_runs), min(opencv_runs), min(prepare_runs)
@@ -146,7 +139,7 @@ def main() -> None:
     print(f"workers: {pool}; {len(paths)} photos 4000x3000, {size_mb:.1f} MB each; allocator: {_allocator()}")
     print(f"decode once at full size, Pillow: {pillow_s:.2f} s ({pillow_s * per_photo:.0f} ms/photo wall)")
     print(f"decode once at full size, OpenCV: {opencv_s:.2f} s ({opencv_s * per_photo:.0f} ms/photo wall)")
-    print(f"1/2-scale draft decode alone: {draft_s / decode_s:.2f} of the faster full decode")
+    print(f"prepare's own reduced-size decode alone: {draft_s / decode_s:.2f} of the faster full decode")
     print(f"prepare (check + crop + {args.resolution}px JPEG): {prepare_s:.2f} s, {staged}/{len(paths)} staged")
     if duplicates:
         # Every photo was still checked and cropped; the duplicate pass runs last and drops the staged copies.

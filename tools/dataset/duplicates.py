@@ -59,7 +59,7 @@ def phashes(rgb: Any) -> tuple[Any, Any]:
     side = PHASH_SIZE * 4
     pixels = np.asarray(Image.fromarray(rgb).convert("L").resize((side, side), Image.Resampling.LANCZOS))
     low = scipy.fftpack.dct(scipy.fftpack.dct(pixels, axis=0), axis=1)[:PHASH_SIZE, :PHASH_SIZE]
-    mirrored = low * _MIRROR_SIGNS[:PHASH_SIZE]
+    mirrored = low * _MIRROR_SIGNS
     return imagehash.ImageHash(low > np.median(low)), imagehash.ImageHash(mirrored > np.median(mirrored))
 
 
