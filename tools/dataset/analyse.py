@@ -30,7 +30,7 @@ from tools.dataset.checks import (
     face_planes,
     worst,
 )
-from tools.dataset.crop import CropError, crop_side_px, plan_crop, render
+from tools.dataset.crop import CropError, crop_side_px, encode, plan_crop, render
 from tools.dataset.decode import DecodeError, decode
 from tools.dataset.duplicates import ORB_SIDE, OrbFeatures, mark_duplicates, orb_features, phashes
 from tools.dataset.faces import detect_faces
@@ -205,13 +205,10 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     source = pixels
     if decoded.scale > 1 and crop_side_px(plan, (width, height)) < options.resolution:
         source = decode(cand.path, 1 << 30).pixels  # this crop needs the full-resolution pixels
-    square = render(source, plan, options.resolution)
+    data = encode(render(source, plan, options.resolution), options.image_format)
     suffix = ".png" if options.image_format == "png" else ".jpg"
     staged = staging / (hashlib.sha1(cand.rel.encode()).hexdigest()[:16] + suffix)
-    if suffix == ".png":
-        square.save(staged, "PNG", optimize=False, compress_level=6)
-    else:
-        square.save(staged, "JPEG", quality=95)  # 4:2:0, like camera JPEGs
+    staged.write_bytes(data)
     result.prepared = staged
     return result
 
