@@ -26,7 +26,8 @@ def train_my_model_text(model_name: str, photos_folder: str, trigger_word: str) 
     trigger = trigger_word.strip() or "<a rare token such as 'sidx'; suggest one and confirm>"
     return f"""Train a personal image model of me on fal.ai with the fal-video tools.
 
-1. prepare_dataset(folder={folder!r}, trigger_word={trigger!r}). Read the report: show me the rejected and
+1. prepare_dataset(folder={folder!r}, trigger_word={trigger!r}); if it answers status 'running', follow it with
+   dataset_status(run_id) until done. Read the report: show me the rejected and
    warned photos and the advice. If fewer than 10 good photos remain, stop and tell me what photos to add
    (different angles, lighting, expressions, backgrounds; no sunglasses, no group shots).
 2. start_training(dataset=<the dataset id>, model_name={name!r}, trigger_word={trigger!r}, dry_run=true) and tell

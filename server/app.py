@@ -24,7 +24,8 @@ TOOL_FAMILIES = (dataset, training, models, generation, library)
 INSTRUCTIONS = """\
 Personal image models on fal.ai, end to end:
 1. prepare_dataset(folder, trigger_word) checks a local folder of photos of one person, fixes what it can,
-   captions, zips and uploads it; read its report and advice before training.
+   captions, zips and uploads it; read its report and advice before training. A big folder may answer
+   status 'running' with a run_id: follow it with dataset_status(run_id).
 2. start_training(dataset, model_name, trigger_word) estimates the cost and starts a LoRA training; it
    returns at once with a training id.
 3. training_status(training_id) reports queue position, progress and ETA; when done the model is
@@ -53,6 +54,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
+                state.runs.bind(background)
                 try:
                     yield state
                 finally:

@@ -8,11 +8,14 @@ run without MCP).
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -20,13 +23,23 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server.runs import Run
 from server.storage import from_json
 from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
 from tools.dataset import store as rows
 from tools.dataset.caption import DEFAULT_TEMPLATE, PLACEHOLDERS
 from tools.dataset.models import DatasetDetail, DatasetList, DatasetPaths, DatasetSummary, PreparedDataset
 
+if TYPE_CHECKING:
+    from tools.dataset.analyse import Options
+    from tools.dataset.scan import Scan
+
+log = logging.getLogger(__name__)
+
 POLLERS: tuple = ()
+MAX_WAIT_SECONDS = 30.0  # hosts cancel a call after ~60 s
+PHOTOS_PERCENT = 85.0  # the per-photo pass; the duplicate pass, writing and the upload share the rest
+UPLOAD_PERCENT = 92.0
 
 _TEMPLATE_HELP = (
     f"Caption template; must contain {{trigger}}. Default {DEFAULT_TEMPLATE!r}. Placeholders: "
@@ -79,6 +92,15 @@ def register(server: MCPServer) -> None:
                 "optional likeness extra; ~0.3 s per photo)."
             ),
         ] = False,
+        wait_seconds: Annotated[
+            float,
+            Field(
+                ge=0,
+                le=MAX_WAIT_SECONDS,
+                description="How long to wait for the run before answering with status 'running' and a run_id "
+                "to poll with dataset_status (the run goes on meanwhile).",
+            ),
+        ] = MAX_WAIT_SECONDS,
     ) -> Annotated[CallToolResult, PreparedDataset]:
         """Check a local folder of photos of one person and turn it into a LoRA training set.
 
@@ -90,11 +112,15 @@ def register(server: MCPServer) -> None:
         user. Accepted photos are cropped square around the face, resized, stripped of metadata, captioned with the
         trigger word, zipped and uploaded once to fal storage (identical content is never uploaded twice). The
         user's originals are never changed. Returns dataset_id for start_training, the per-image table, the report,
-        paths and a contact-sheet preview. Tips: dry_run=true to review before writing; calling again on an
-        unchanged folder returns the same version; a changed folder becomes version N+1 (see list_datasets).
+        paths and a contact-sheet preview. A run not finished within wait_seconds (a big folder, a slow upload)
+        answers status 'running' with a run_id: call dataset_status(run_id) until it is done (calling this tool
+        again with the same arguments also joins the same run, never starts a second one). Tips: dry_run=true to
+        review before writing; calling again on an unchanged folder returns the same version; a changed folder
+        becomes version N+1 (see list_datasets).
         """
         from tools.dataset.analyse import Options
-        from tools.dataset.prepare import run_prepare
+        from tools.dataset.prepare import validate
+        from tools.dataset.scan import scan_folder
 
         state = state_of(ctx)
         options = Options(
@@ -119,29 +145,43 @@ def register(server: MCPServer) -> None:
                 )
         if upload and not dry_run:
             await fal_call(_require_key(state))
-        progress = Progress(ctx)
-        await progress(0, "scanning folder")
+        # Bad arguments and unusable folders fail here, at once; only the long work becomes a run.
+        await anyio.to_thread.run_sync(validate, options)
+        scan = await anyio.to_thread.run_sync(scan_folder, folder)
+        request = PrepareRequest(folder, name, options, dry_run=dry_run, upload=upload)
+        # A finished dry run is answered again as it was (its key covers the folder's listing); a finished
+        # prepare is not: run again, it finds its stored version at once and says it reused it.
+        run, _ = state.runs.start(
+            "dsrun",
+            request.key(scan),
+            lambda run: _prepare(state, run, request, scan),
+            about=request,
+            reuse_finished=dry_run,
+        )
+        return await _answer(state, ctx, run, wait_seconds)
 
-        def report_progress(done: int, total: int, rel: str) -> None:
-            anyio.from_thread.run(progress, 90.0 * done / total, f"checked {done}/{total}: {rel}")
-
-        # The dataset's name decides its version numbers, so calls that would name it the same take turns.
-        lock_key = f"dataset:{(name or '').strip() or Path(folder.strip()).name}"
-        async with state.lock(lock_key):
-            result, preview = await anyio.to_thread.run_sync(
-                lambda: run_prepare(
-                    state.settings, state.store, folder, name, options, dry_run=dry_run, on_progress=report_progress
-                )
+    @server.tool(**tool_meta("Dataset run status", read_only=True, idempotent=True, open_world=False))
+    async def dataset_status(
+        run_id: Annotated[str, Field(description="The run_id prepare_dataset answered with (dsrun_...).")],
+        ctx: Context[Any],
+        wait_seconds: Annotated[
+            float,
+            Field(ge=0, le=MAX_WAIT_SECONDS, description="Wait up to this long for the run to finish."),
+        ] = MAX_WAIT_SECONDS,
+    ) -> Annotated[CallToolResult, PreparedDataset]:
+        """Follow a prepare_dataset run that answered status 'running': progress while it works, then the same
+        full result prepare_dataset gives (report, per-image table, dataset_id, contact-sheet preview) or its
+        error. Runs are kept in this server process for 30 minutes after they end."""
+        state = state_of(ctx)
+        run = state.runs.get(run_id.strip())
+        if run is None or not run.id.startswith("dsrun_"):
+            running = ", ".join(r.id for r in state.runs.active() if r.id.startswith("dsrun_")) or "none"
+            raise ToolError(
+                f"No prepare_dataset run with id {run_id!r} in this server process (runs in progress: {running}). "
+                "Runs are kept for 30 minutes and do not survive a restart: call prepare_dataset again with the "
+                "same arguments (a finished, unchanged dataset is returned at once)."
             )
-            if upload and not dry_run and result.status != "uploaded":
-                await progress(92, "uploading the zip to fal storage")
-                assert result.dataset_id is not None and result.paths.zip is not None
-                url, now = await fal_call(state.fal.upload_file_once(state.store, Path(result.paths.zip)))
-                result.fal_url, result.uploaded_now, result.status = url, now, "uploaded"
-                stored = result.model_copy(update={"reused_existing": False, "uploaded_now": False})
-                rows.mark_uploaded(state.store, result.dataset_id, url, stored.model_dump(mode="json"))
-        await progress(100, "done")
-        return with_previews(result, [preview])
+        return await _answer(state, ctx, run, wait_seconds)
 
     @server.tool(**tool_meta("List prepared datasets", read_only=True, idempotent=True, open_world=False))
     async def list_datasets(
@@ -179,3 +219,96 @@ def register(server: MCPServer) -> None:
 
 async def _require_key(state: Any) -> None:
     state.fal.require_key()
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    folder: str
+    name: str | None
+    options: Options
+    dry_run: bool
+    upload: bool
+
+    @property
+    def dataset_name(self) -> str:
+        return (self.name or "").strip() or Path(self.folder.strip()).name
+
+    def key(self, scan: Scan) -> str:
+        """What decides the outcome: the folder's listing (names, sizes, mtimes), the options and the mode."""
+        from tools.dataset.prepare import source_fingerprint
+
+        mode = f"{self.dataset_name}\0{self.dry_run}\0{self.upload}"
+        return hashlib.sha256(f"{source_fingerprint(scan, self.options)}\0{mode}".encode()).hexdigest()
+
+
+async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) -> tuple[PreparedDataset, bytes]:
+    """The whole prepare_dataset run, in the background: check and prepare (worker thread), then upload."""
+    from tools.dataset.prepare import run_prepare
+
+    def on_photo(done: int, total: int, rel: str) -> None:
+        run.report(PHOTOS_PERCENT * done / total, f"checked {done}/{total}: {rel}")
+
+    def on_stage(label: str) -> None:
+        run.report(min(run.progress + 2.0, UPLOAD_PERCENT - 1.0), label)
+
+    # The dataset's name decides its version numbers, so runs that would name it the same take turns.
+    async with state.lock(f"dataset:{request.dataset_name}"):
+        run.report(0.0, f"checking {len(scan.candidates)} photos")
+        result, preview = await anyio.to_thread.run_sync(
+            lambda: run_prepare(
+                state.settings,
+                state.store,
+                request.folder,
+                request.name,
+                request.options,
+                dry_run=request.dry_run,
+                on_progress=on_photo,
+                scan=scan,
+                on_stage=on_stage,
+            )
+        )
+        if request.upload and not request.dry_run and result.status != "uploaded":
+            assert result.dataset_id is not None and result.paths.zip is not None
+            zip_mb = Path(result.paths.zip).stat().st_size / 1e6
+            run.report(UPLOAD_PERCENT, f"uploading the zip ({zip_mb:.1f} MB) to fal storage")
+            url, now = await fal_call(state.fal.upload_file_once(state.store, Path(result.paths.zip)))
+            result.fal_url, result.uploaded_now, result.status = url, now, "uploaded"
+            stored = result.model_copy(update={"reused_existing": False, "uploaded_now": False})
+            rows.mark_uploaded(state.store, result.dataset_id, url, stored.model_dump(mode="json"))
+    return result, preview
+
+
+async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) -> CallToolResult:
+    """Wait for `run` up to `wait_seconds` with progress reports; its result, its error, or where it stands."""
+    progress = Progress(ctx)
+
+    async def tick(current: Run) -> None:
+        await progress(current.progress, current.message)
+
+    await state.runs.wait(run, wait_seconds, tick)
+    if run.finished:
+        if run.error is not None:
+            if isinstance(run.error, ToolError):
+                raise ToolError(str(run.error))
+            log.error("prepare_dataset run %s failed", run.id, exc_info=run.error)
+            raise ToolError(
+                f"prepare_dataset failed unexpectedly ({type(run.error).__name__}: {run.error}). Nothing was "
+                "uploaded and the originals are untouched; call prepare_dataset again, and report this if it repeats."
+            )
+        result, preview = run.outcome
+        await progress(100, "done")
+        return with_previews(result.model_copy(update={"run_id": run.id}), [preview])
+    elapsed = time.monotonic() - run.started_at
+    request: PrepareRequest = run.about
+    pending = PreparedDataset(
+        dataset_id=None,
+        name=request.dataset_name,
+        version=None,
+        status="running",
+        run_id=run.id,
+        progress=round(run.progress, 1),
+        message=f"{run.message} ({elapsed:.0f} s so far). Not finished yet: call dataset_status(run_id="
+        f"{run.id!r}) to wait for it; it goes on in the background meanwhile.",
+        trigger_word=request.options.trigger_word,
+    )
+    return with_previews(pending, [])

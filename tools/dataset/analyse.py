@@ -38,7 +38,8 @@ from tools.dataset.scan import Candidate, Scan
 
 ANALYSIS_SIDE = 1024
 
-ProgressCallback = Callable[[int, int, str], None]
+ProgressCallback = Callable[[int, int, str], None]  # photos done, photos in all, the photo just done
+StageCallback = Callable[[str], None]  # a step after the per-photo pass began, e.g. the duplicate comparison
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,12 @@ def analyse_folder(
     staging: Path | None,
     on_progress: ProgressCallback | None = None,
     max_workers: int | None = None,
+    on_stage: StageCallback | None = None,
 ) -> list[ImageResult]:
-    """Check every candidate (and stage its crop when `staging` is given); results in the scan's order."""
+    """Check every candidate (and stage its crop when `staging` is given); results in the scan's order.
+
+    A callback that raises stops the run: photos not started yet are dropped, the ones in progress finish.
+    """
     import cv2
 
     pool_size = min(max_workers or workers(), len(scan.candidates))
@@ -109,19 +114,25 @@ def analyse_folder(
     results: dict[str, ImageResult] = {}
     total = len(scan.candidates)
     with ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="dataset") as pool:
-        futures = {pool.submit(analyse_one, cand, options, staging): cand for cand in scan.candidates}
-        for done, future in enumerate(as_completed(futures), start=1):
-            cand = futures[future]
-            try:
-                results[cand.rel] = future.result()
-            except Exception as exc:  # a bug or an exotic file must cost one image, not the whole run
-                failed = ImageResult(cand.rel, cand.category)
-                failed.checks.append(Check("readable", None, "reject", f"could not be processed ({exc})"))
-                results[cand.rel] = failed
-            if on_progress is not None:
-                on_progress(done, total, cand.rel)
-        ordered = [results[c.rel] for c in scan.candidates]
-        mark_duplicates(ordered, pool)
+        try:
+            futures = {pool.submit(analyse_one, cand, options, staging): cand for cand in scan.candidates}
+            for done, future in enumerate(as_completed(futures), start=1):
+                cand = futures[future]
+                try:
+                    results[cand.rel] = future.result()
+                except Exception as exc:  # a bug or an exotic file must cost one image, not the whole run
+                    failed = ImageResult(cand.rel, cand.category)
+                    failed.checks.append(Check("readable", None, "reject", f"could not be processed ({exc})"))
+                    results[cand.rel] = failed
+                if on_progress is not None:
+                    on_progress(done, total, cand.rel)
+            if on_stage is not None:
+                on_stage(f"comparing {total} photos for near-duplicates")
+            ordered = [results[c.rel] for c in scan.candidates]
+            mark_duplicates(ordered, pool)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return ordered
 
 

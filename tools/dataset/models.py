@@ -34,25 +34,33 @@ class DatasetPaths(BaseModel):
 
 
 class PreparedDataset(BaseModel):
-    dataset_id: str | None = Field(description="Pass to start_training; null for a dry run.")
+    dataset_id: str | None = Field(description="Pass to start_training; null for a dry run or a run in progress.")
     name: str
     version: int | None
-    status: str = Field(description="dry-run | prepared | uploaded")
+    status: str = Field(
+        description="running (not finished within wait_seconds: poll dataset_status with run_id) | dry-run | "
+        "prepared | uploaded"
+    )
+    run_id: str | None = Field(
+        default=None, description="This run, for dataset_status(run_id) while it is running or to see it again."
+    )
+    progress: float | None = Field(default=None, description="Percent done (status running).")
+    message: str | None = Field(default=None, description="What the run is doing now, or the next step.")
     reused_existing: bool = Field(
-        description="True when this folder and options were already prepared as this version."
+        default=False, description="True when this folder and options were already prepared as this version."
     )
     trigger_word: str
-    trigger_warnings: list[str]
-    image_count: int = Field(description="Images in the prepared set.")
-    rejected_count: int
-    warned_count: int
-    images: list[ImageRow]
-    report: DatasetReport
-    paths: DatasetPaths
+    trigger_warnings: list[str] = Field(default_factory=list)
+    image_count: int | None = Field(default=None, description="Images in the prepared set (null while running).")
+    rejected_count: int | None = None
+    warned_count: int | None = None
+    images: list[ImageRow] = Field(default_factory=list, description="Per photo (empty while running).")
+    report: DatasetReport | None = Field(default=None, description="The dataset report (null while running).")
+    paths: DatasetPaths = Field(default_factory=DatasetPaths)
     fal_url: str | None = None
     uploaded_now: bool = False
     ignored_files: list[str] = Field(default_factory=list, description="Non-image files that were skipped.")
-    options: dict[str, str | int | bool]
+    options: dict[str, str | int | bool] = Field(default_factory=dict)
 
 
 class DatasetSummary(BaseModel):

@@ -21,7 +21,7 @@ from server.config import Settings
 from server.storage import Store, new_id, to_json
 from tools.common import slugify
 from tools.dataset import store as rows
-from tools.dataset.analyse import ImageResult, Options, ProgressCallback, analyse_folder
+from tools.dataset.analyse import ImageResult, Options, ProgressCallback, StageCallback, analyse_folder
 from tools.dataset.caption import validate_template
 from tools.dataset.identity import check_same_person
 from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
@@ -135,14 +135,17 @@ def run_prepare(
     on_progress: ProgressCallback | None = None,
     sheet_path: Path | None = None,
     check_trigger: bool = True,
+    scan: Scan | None = None,
+    on_stage: StageCallback | None = None,
 ) -> tuple[PreparedDataset, bytes]:
     """Do all blocking work. Returns the result (status dry-run or prepared, or a reused version) and a preview.
 
     A dry run needs no settings or store and writes nothing, except the contact sheet when `sheet_path` is given
-    (the command line's check-dataset).
+    (the command line's check-dataset). `scan` is the folder's listing when the caller made it already.
+    A callback that raises stops the run before anything is written to the data dir or the store.
     """
     trigger_warnings = validate(options, check_trigger)
-    scan = scan_folder(folder)
+    scan = scan or scan_folder(folder)
     dataset_name = (name or scan.root.name).strip() or scan.root.name
     fingerprint = source_fingerprint(scan, options)
     if not dry_run:
@@ -156,7 +159,9 @@ def run_prepare(
     if staging is not None:
         staging.mkdir(parents=True, exist_ok=True)
     try:
-        results = analyse_folder(scan, options, staging, on_progress)
+        results = analyse_folder(scan, options, staging, on_progress, on_stage=on_stage)
+        if options.same_person_check and on_stage is not None:
+            on_stage("comparing faces for the same-person check")
         identity_note = _same_person(scan, results) if options.same_person_check else NO_IDENTITY_CHECK
         report = build_report(results, options.include_warnings, options.text_check)
         report.method_notes.append(identity_note)
@@ -198,6 +203,8 @@ def run_prepare(
                 "(dry_run=true shows the full report without writing anything)."
             )
         assert settings is not None and store is not None
+        if on_stage is not None:
+            on_stage(f"writing {len(kept)} prepared images, their captions, the zip and the contact sheet")
         return _finish(settings, store, scan, results, kept, options, common, fingerprint, base, staging)
     finally:
         if staging is not None:
