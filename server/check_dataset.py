@@ -32,6 +32,11 @@ class ProgressBar:
             self.stream.write(line + "\n")
         self.stream.flush()
 
+    def stage(self, label: str) -> None:
+        """A step after the per-photo pass (the duplicate comparison can take a while in a big folder)."""
+        self.stream.write(f"{time.perf_counter() - self.started:5.1f}s {label}\n")
+        self.stream.flush()
+
 
 def format_table(headers: list[str], rows: list[list[str]], max_width: int = 60) -> str:
     cells = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in rows]
@@ -60,6 +65,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         same_person_check=args.same_person,
         text_check=args.text_check,
     )
+    bar = ProgressBar()
     try:
         result, _ = run_prepare(
             None,
@@ -68,9 +74,10 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
             None,
             options,
             dry_run=True,
-            on_progress=ProgressBar(),
+            on_progress=bar,
             sheet_path=sheet,
             check_trigger=bool(trigger),
+            on_stage=bar.stage,
         )
     except ToolError as exc:
         print(f"error: {exc}", file=sys.stderr)

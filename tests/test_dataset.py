@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -326,6 +327,9 @@ def test_check_dataset_cli(photo_folder: Path, tmp_path: Path, capsys: pytest.Ca
     out, err = capsys.readouterr()
     assert "blurred.jpg" in out and "REJECT" in out and "Advice:" in out and "three-quarter" in out
     assert "[####" in err and f"{len(EXPECTED)}/{len(EXPECTED)}" in err
+    # after the per-photo pass, the duplicate comparison reports its own progress (long in a big folder)
+    assert f"comparing {len(EXPECTED)} photos for near-duplicates" in err
+    assert re.search(r"near-duplicates: (\d+)/\1 similar pairs matched", err), err
     assert sheet.exists()
 
 

@@ -248,11 +248,14 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
     def on_photo(done: int, total: int, rel: str) -> None:
         run.report(PHOTOS_PERCENT * done / total, f"checked {done}/{total}: {rel}")
 
-    def on_stage(label: str) -> None:
-        run.report(min(run.progress + 2.0, UPLOAD_PERCENT - 1.0), label)
+    def on_stage(label: str) -> None:  # the duplicate pass, writing: the message tells more than the percent
+        run.report(min(run.progress + 0.1, UPLOAD_PERCENT - 1.0), label)
 
     # The dataset's name decides its version numbers, so runs that would name it the same take turns.
-    async with state.lock(f"dataset:{request.dataset_name}"):
+    lock = state.lock(f"dataset:{request.dataset_name}")
+    if lock.locked():
+        run.report(0.0, f"waiting for another run of dataset {request.dataset_name!r} to finish")
+    async with lock:
         run.report(0.0, f"checking {len(scan.candidates)} photos")
         result, preview = await anyio.to_thread.run_sync(
             lambda: run_prepare(
@@ -292,8 +295,8 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
                 raise ToolError(str(run.error))
             log.error("prepare_dataset run %s failed", run.id, exc_info=run.error)
             raise ToolError(
-                f"prepare_dataset failed unexpectedly ({type(run.error).__name__}: {run.error}). Nothing was "
-                "uploaded and the originals are untouched; call prepare_dataset again, and report this if it repeats."
+                f"prepare_dataset failed unexpectedly ({type(run.error).__name__}: {run.error}). The originals are "
+                "untouched; call prepare_dataset again (work already stored is reused), and report this if it repeats."
             )
         result, preview = run.outcome
         await progress(100, "done")

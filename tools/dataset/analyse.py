@@ -126,10 +126,8 @@ def analyse_folder(
                     results[cand.rel] = failed
                 if on_progress is not None:
                     on_progress(done, total, cand.rel)
-            if on_stage is not None:
-                on_stage(f"comparing {total} photos for near-duplicates")
             ordered = [results[c.rel] for c in scan.candidates]
-            mark_duplicates(ordered, pool)
+            mark_duplicates(ordered, pool, _pair_stage(on_stage, total))
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -222,6 +220,21 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     staged.write_bytes(data)
     result.prepared = staged
     return result
+
+
+def _pair_stage(on_stage: StageCallback | None, photos: int) -> Callable[[int, int], None] | None:
+    """Duplicate-pass progress as stage messages, at most one per ~10 % of the pairs."""
+    if on_stage is None:
+        return None
+    on_stage(f"comparing {photos} photos for near-duplicates")
+    last = [0.0]
+
+    def on_pairs(done: int, total: int) -> None:
+        if done == total or done / total - last[0] >= 0.1:
+            last[0] = done / total
+            on_stage(f"comparing {photos} photos for near-duplicates: {done}/{total} similar pairs matched")
+
+    return on_pairs
 
 
 def _halve(cv2: Any, pixels: Any) -> Any:

@@ -9,6 +9,7 @@ the best one (usable, larger, sharper) is kept and the others are rejected with 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -136,12 +137,16 @@ def _evidence(
     return d, f"a crop of the same photo: {n} matching ORB keypoints with {other}"
 
 
-def mark_duplicates(results: list[ImageResult], pool: Executor | None = None) -> int:
+def mark_duplicates(
+    results: list[ImageResult], pool: Executor | None = None, on_pairs: Callable[[int, int], None] | None = None
+) -> int:
     """Add a reject 'duplicate' check to every near-duplicate but the best of its group; returns how many.
 
     Geometric matches run in batches on `pool` (OpenCV releases the GIL: 2 threads match ~1.9x faster) with the
     outcome of the serial order: a pair already joined by an earlier match is skipped, then or when applied.
-    ORB features are dropped from every result afterwards: they are only needed here.
+    ORB features are dropped from every result afterwards: they are only needed here. `on_pairs(done, total)`
+    hears after each batch how many candidate pairs were settled (the pass is O(n²): minutes in a folder of many
+    hundreds of photos).
     """
     hashed = [r for r in results if r.hashes is not None]
     parent = list(range(len(hashed)))
@@ -181,6 +186,8 @@ def mark_duplicates(results: list[ImageResult], pool: Executor | None = None) ->
                 if n > orb.get(k, (0, ""))[0]:
                     orb[k] = (n, hashed[other].rel)
             parent[root(j)] = root(i)
+        if on_pairs is not None:
+            on_pairs(min(start + MATCH_BATCH, len(candidates)), len(candidates))
     for r in results:
         r.features = None
     groups: dict[int, list[int]] = {}
