@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import zipfile
@@ -230,6 +231,8 @@ async def test_prepare_zip_captions_upload_once_and_versions(
     assert fake_fal.files and any(data == zip_path.read_bytes() for data, _ in fake_fal.files.values())
     sheet = Path(first["paths"]["contact_sheet"])
     assert sheet.exists() and sheet.stat().st_size > 1000
+    table = json.loads(Path(first["paths"]["image_table"]).read_text())  # every row in full, beside the zip
+    assert table == first["images"] and first["images_note"] is None
     # the row training reads
     store = Store(settings.db_path)
     row = store.query_one("SELECT * FROM datasets WHERE id = ?", (first["dataset_id"],))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
 from tools.dataset import store as rows
 from tools.dataset.caption import DEFAULT_TEMPLATE, PLACEHOLDERS
 from tools.dataset.models import DatasetDetail, DatasetList, DatasetPaths, DatasetSummary, PreparedDataset
+from tools.dataset.result_size import fit_rows, trim_note
 
 if TYPE_CHECKING:
     from tools.dataset.analyse import Options
@@ -206,12 +208,15 @@ def register(server: MCPServer) -> None:
         versions = [DatasetSummary(**r) for r in rows.summaries(store, row["name"])]
         summary = next(v for v in versions if v.dataset_id == row["id"])
         options = {k: v for k, v in from_json(row["options_json"], {}).items() if k != "source_fingerprint"}
+        assert saved.report is not None  # stored only once finished
+        sized = _sized(saved)
         detail = DatasetDetail(
             summary=summary,
             report=saved.report,
             paths=DatasetPaths(**saved.paths.model_dump()),
             options=options,
-            images=saved.images,
+            images=sized.images,
+            images_note=sized.images_note,
             versions=versions,
         )
         return DatasetList(datasets=versions, detail=detail)
@@ -281,6 +286,18 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
     return result, preview
 
 
+def _sized(result: PreparedDataset, folder: str = "<folder>") -> PreparedDataset:
+    """The result with its per-photo rows shortened if a big folder would take it over the hosts' 1 MB limit."""
+    rows, left_out = fit_rows(result.images)
+    if not left_out:
+        return result
+    if result.paths.image_table:
+        where = f"Every row in full: {result.paths.image_table}"
+    else:
+        where = f"Every row in full: run `fal-video-mcp check-dataset {shlex.quote(folder)} --json`."
+    return result.model_copy(update={"images": rows, "images_note": trim_note(left_out, where)})
+
+
 async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) -> CallToolResult:
     """Wait for `run` up to `wait_seconds` with progress reports; its result, its error, or where it stands."""
     progress = Progress(ctx)
@@ -300,7 +317,8 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
             )
         result, preview = run.outcome
         await progress(100, "done")
-        return with_previews(result.model_copy(update={"run_id": run.id}), [preview])
+        sized = _sized(result, run.about.folder)
+        return with_previews(sized.model_copy(update={"run_id": run.id}), [preview])
     elapsed = time.monotonic() - run.started_at
     request: PrepareRequest = run.about
     pending = PreparedDataset(

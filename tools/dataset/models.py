@@ -31,6 +31,7 @@ class DatasetPaths(BaseModel):
     prepared_dir: str | None = None
     zip: str | None = None
     contact_sheet: str | None = None
+    image_table: str | None = Field(default=None, description="JSON file with every photo's full row and checks.")
 
 
 class PreparedDataset(BaseModel):
@@ -55,6 +56,9 @@ class PreparedDataset(BaseModel):
     rejected_count: int | None = None
     warned_count: int | None = None
     images: list[ImageRow] = Field(default_factory=list, description="Per photo (empty while running).")
+    images_note: str | None = Field(
+        default=None, description="Set when a big folder's rows were shortened to keep the result small."
+    )
     report: DatasetReport | None = Field(default=None, description="The dataset report (null while running).")
     paths: DatasetPaths = Field(default_factory=DatasetPaths)
     fal_url: str | None = None
@@ -81,6 +85,9 @@ class DatasetDetail(BaseModel):
     paths: DatasetPaths
     options: dict[str, str | int | bool]
     images: list[ImageRow]
+    images_note: str | None = Field(
+        default=None, description="Set when a big folder's rows were shortened to keep the result small."
+    )
     versions: list[DatasetSummary] = Field(description="All versions of the same name, newest first.")
 
 

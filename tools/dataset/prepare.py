@@ -90,7 +90,7 @@ def write_sheet(
     contact_sheet(cells, dest, cell_side=SHEET_CELL, title=f"{kept} of {len(results)} photos usable")
 
 
-def sheet_preview(sheet: Path, budget: int = 300_000) -> bytes:
+def sheet_preview(sheet: Path, budget: int = 220_000) -> bytes:  # ~290 KB as base64: see result_size
     from server.previews import thumbnail_jpeg
 
     side = 1024
@@ -99,6 +99,13 @@ def sheet_preview(sheet: Path, budget: int = 300_000) -> bytes:
         side = int(side * 0.75)
         data = thumbnail_jpeg(sheet, side=side, quality=70)
     return data
+
+
+def _listed(names: list[str], limit: int = 50) -> list[str]:
+    """A folder can hold thousands of other files: name the first few, count the rest."""
+    if len(names) <= limit:
+        return names
+    return [*names[:limit], f"... and {len(names) - limit} more"]
 
 
 def _rejection_summary(results: list[ImageResult]) -> str:
@@ -173,7 +180,7 @@ def run_prepare(
             "rejected_count": report.rejected,
             "warned_count": report.warned,
             "report": report,
-            "ignored_files": scan.ignored,
+            "ignored_files": _listed(scan.ignored),
             "options": {k: v for k, v in options_dict(options).items()},
         }
         if dry_run:
@@ -251,6 +258,9 @@ def _finish(
     zip_sha = write_zip(zip_path, members)
     sheet = final / "contact-sheet.png"
     write_sheet(results, scan, names, images_dir, sheet)
+    table = final / "images.json"
+    rows_out = image_rows(results, options.include_warnings, names)
+    table.write_text(json.dumps([r.model_dump(mode="json") for r in rows_out], indent=1), encoding="utf-8")
     dataset_id = new_id("ds")
     result = PreparedDataset(
         dataset_id=dataset_id,
@@ -258,8 +268,10 @@ def _finish(
         status="prepared",
         reused_existing=False,
         image_count=len(kept),
-        images=image_rows(results, options.include_warnings, names),
-        paths=DatasetPaths(prepared_dir=str(images_dir), zip=str(zip_path), contact_sheet=str(sheet)),
+        images=rows_out,
+        paths=DatasetPaths(
+            prepared_dir=str(images_dir), zip=str(zip_path), contact_sheet=str(sheet), image_table=str(table)
+        ),
         **common,
     )
     rows.insert(
