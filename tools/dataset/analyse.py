@@ -232,7 +232,7 @@ def _pair_stage(on_stage: StageCallback | None, photos: int) -> Callable[[int, i
     def on_pairs(done: int, total: int) -> None:
         if done == total or done / total - last[0] >= 0.1:
             last[0] = done / total
-            on_stage(f"comparing {photos} photos for near-duplicates: {done}/{total} similar pairs matched")
+            on_stage(f"comparing {photos} photos for near-duplicates: {done}/{total} similar pairs compared")
 
     return on_pairs
 
