@@ -138,3 +138,16 @@ async def test_a_server_stopping_mid_run_stops_the_run_and_leaves_nothing_half_w
     async with Client(create_server(settings), mode="legacy") as client:
         done = await call_ok(client, "prepare_dataset", _args(photo_folder))
         assert done["status"] == "uploaded" and done["version"] == 1
+
+
+async def test_a_call_the_host_gives_up_on_leaves_its_run_going(
+    client: Client, photo_folder: Path, fake_fal: FakeFal
+) -> None:
+    """What a host does at ~60 s, shrunk to 1 s: the call ends, the run goes on, the same call joins it."""
+    fake_fal.inject(UPLOADS, "delay", method="POST", delay=3.0)
+    with pytest.raises(Exception) as gave_up:
+        await client.call_tool("prepare_dataset", _args(photo_folder), read_timeout_seconds=1.0)
+    assert "timed out" in str(gave_up.value).lower(), gave_up.value
+    again = await call_ok(client, "prepare_dataset", _args(photo_folder))
+    assert again["status"] == "uploaded" and again["version"] == 1 and not again["reused_existing"]
+    assert fake_fal.count("POST", UPLOADS) == 1
