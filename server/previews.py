@@ -20,6 +20,7 @@ class SheetCell:
     image: Path | None  # None → an empty cell with only its label (e.g. a failed generation)
     label: str
     verdict: str | None = None  # ok | warn | reject → coloured frame
+    thumbnail: bytes | None = None  # an encoded image already small and upright: used instead of opening `image`
 
 
 VERDICT_COLOURS = {"ok": (46, 160, 67), "warn": (230, 160, 20), "reject": (210, 40, 40)}
@@ -91,9 +92,10 @@ def contact_sheet(
         y = top + pad + row * (cell_side + label_h + pad)
         frame = VERDICT_COLOURS.get(cell.verdict or "", (200, 200, 200))
         draw.rectangle((x - 3, y - 3, x + cell_side + 2, y + cell_side + 2), outline=frame, width=3)
-        if cell.image is not None and cell.image.exists():
+        source = _cell_source(cell)
+        if source is not None:
             try:
-                with Image.open(cell.image) as img:
+                with Image.open(source) as img:
                     img.draft("RGB", (cell_side * 2, cell_side * 2))
                     tile = ImageOps.exif_transpose(img).convert("RGB")
                     tile.thumbnail((cell_side, cell_side))
@@ -109,8 +111,14 @@ def contact_sheet(
             y = top + pad + row * (cell_side + label_h + pad) + cell_side // 2
             draw.text((6, y), label, fill=(20, 20, 20), font=font)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(dest, "PNG", optimize=True)
+    sheet.save(dest, "PNG", compress_level=3)  # optimize=True took 8.7 s for a 400-photo sheet, this 1.3 s (+12 %)
     return columns, rows
+
+
+def _cell_source(cell: SheetCell) -> io.BytesIO | Path | None:
+    if cell.thumbnail:
+        return io.BytesIO(cell.thumbnail)
+    return cell.image if cell.image is not None and cell.image.exists() else None
 
 
 def _wrap(text: str, font: object, width: int) -> list[str]:

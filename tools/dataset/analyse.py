@@ -37,6 +37,7 @@ from tools.dataset.faces import detect_faces
 from tools.dataset.scan import Candidate, Scan
 
 ANALYSIS_SIDE = 1024
+THUMBNAIL_SIDE = 160  # the contact sheet's cells: kept from the analysis instead of decoding every photo again
 
 ProgressCallback = Callable[[int, int, str], None]  # photos done, photos in all, the photo just done
 StageCallback = Callable[[str], None]  # a step after the per-photo pass began, e.g. the duplicate comparison
@@ -67,6 +68,8 @@ class ImageResult:
     hashes: tuple[Any, Any] | None = None  # pHash of the image and of its mirror
     features: OrbFeatures | None = None  # ORB keypoints for the duplicate pass, dropped after it
     prepared: Path | None = None  # staged training image
+    thumbnail: bytes | None = None  # JPEG, ≤ THUMBNAIL_SIDE, of the upright photo
+    prepared_thumbnail: bytes | None = None  # JPEG, THUMBNAIL_SIDE square, of the staged training image
     crop_note: str | None = None
 
     @property
@@ -171,6 +174,7 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     else:
         small = np.asarray(Image.fromarray(rgb).reduce(2))
     small_lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
+    result.thumbnail = _thumbnail(cv2, small)
 
     result.checks.append(check_resolution(decoded.original_size, options.resolution))
     faces = check_faces(detect_faces(rgb), to_original, options.resolution)
@@ -214,7 +218,9 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
     source = pixels
     if decoded.scale > 1 and crop_side_px(plan, (width, height)) < options.resolution:
         source = decode(cand.path, 1 << 30).pixels  # this crop needs the full-resolution pixels
-    data = encode(render(source, plan, options.resolution), options.image_format)
+    square = render(source, plan, options.resolution)
+    data = encode(square, options.image_format)
+    result.prepared_thumbnail = _thumbnail(cv2, square)
     suffix = ".png" if options.image_format == "png" else ".jpg"
     staged = staging / (hashlib.sha1(cand.rel.encode()).hexdigest()[:16] + suffix)
     staged.write_bytes(data)
@@ -235,6 +241,16 @@ def _pair_stage(on_stage: StageCallback | None, photos: int) -> Callable[[int, i
             on_stage(f"comparing {photos} photos for near-duplicates: {done}/{total} similar pairs compared")
 
     return on_pairs
+
+
+def _thumbnail(cv2: Any, rgb: Any) -> bytes:
+    """A small JPEG for the contact sheet (the sheet of a 400-photo folder decoded every photo again: 15 s)."""
+    factor = THUMBNAIL_SIDE / max(rgb.shape[:2])
+    if factor < 1:
+        size = (max(1, round(rgb.shape[1] * factor)), max(1, round(rgb.shape[0] * factor)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return data.tobytes() if ok else b""
 
 
 def _halve(cv2: Any, pixels: Any) -> Any:

@@ -214,5 +214,6 @@ def mark_duplicates(
             if hashed[i].prepared is not None:
                 hashed[i].prepared.unlink(missing_ok=True)  # a staged crop in our own data dir
                 hashed[i].prepared = None
+                hashed[i].prepared_thumbnail = None
             marked += 1
     return marked

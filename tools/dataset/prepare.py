@@ -21,7 +21,14 @@ from server.config import Settings
 from server.storage import Store, new_id, to_json
 from tools.common import slugify
 from tools.dataset import store as rows
-from tools.dataset.analyse import ImageResult, Options, ProgressCallback, StageCallback, analyse_folder
+from tools.dataset.analyse import (
+    THUMBNAIL_SIDE,
+    ImageResult,
+    Options,
+    ProgressCallback,
+    StageCallback,
+    analyse_folder,
+)
 from tools.dataset.caption import validate_template
 from tools.dataset.identity import check_same_person
 from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
@@ -32,7 +39,6 @@ from tools.dataset.text import require_ocr
 from tools.trigger_words import check_trigger_word
 
 MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
-SHEET_CELL = 160
 
 
 def validate(options: Options, check_trigger: bool = True) -> list[str]:
@@ -84,10 +90,12 @@ def write_sheet(
         name = names.get(r.rel)
         unreadable = any(c.name == "readable" for c in r.checks)  # never reopen a bomb or a broken file
         image = prepared_dir / name if name and prepared_dir else None if unreadable else by_rel[r.rel]
+        thumbnail = r.prepared_thumbnail if name and prepared_dir else r.thumbnail  # made during the analysis
         first = r.reasons[0] if r.reasons else ""
-        cells.append(SheetCell(image=image, label=f"{r.verdict.upper()} {r.rel} {first}", verdict=r.verdict))
+        label = f"{r.verdict.upper()} {r.rel} {first}"
+        cells.append(SheetCell(image=image, label=label, verdict=r.verdict, thumbnail=thumbnail))
     kept = len(names) if prepared_dir else sum(1 for r in results if r.verdict != "reject")
-    contact_sheet(cells, dest, cell_side=SHEET_CELL, title=f"{kept} of {len(results)} photos usable")
+    contact_sheet(cells, dest, cell_side=THUMBNAIL_SIDE, title=f"{kept} of {len(results)} photos usable")
 
 
 def sheet_preview(sheet: Path, budget: int = 220_000) -> bytes:  # ~290 KB as base64: see result_size
