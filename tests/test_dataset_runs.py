@@ -123,8 +123,10 @@ async def test_a_server_stopping_mid_run_stops_the_run_and_leaves_nothing_half_w
     settings: Settings, photo_folder: Path, fake_fal: FakeFal
 ) -> None:
     async with Client(create_server(settings), mode="legacy") as client:
-        started = await call_ok(client, "prepare_dataset", _args(photo_folder, wait_seconds=0.5))
-        assert started["status"] == "running" and started["progress"] > 0  # mid-analysis
+        status = await call_ok(client, "prepare_dataset", _args(photo_folder, wait_seconds=0))
+        while status["status"] == "running" and status["progress"] == 0:  # until the first photo is checked
+            status = await call_ok(client, "dataset_status", {"run_id": status["run_id"], "wait_seconds": 0.1})
+        assert status["status"] == "running" and 0 < status["progress"] < 85, status  # mid-analysis
     # The worker gave up at its next photo and cleaned its staging folder; no version was recorded.
     leftovers = [p.name for p in settings.datasets_dir.rglob("*")]
     assert not any(name.startswith(".staging-") or name.startswith("v") for name in leftovers), leftovers
