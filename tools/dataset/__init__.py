@@ -42,6 +42,7 @@ POLLERS: tuple = ()
 MAX_WAIT_SECONDS = 30.0  # hosts cancel a call after ~60 s
 PHOTOS_PERCENT = 85.0  # the per-photo pass; the duplicate pass, writing and the upload share the rest
 UPLOAD_PERCENT = 92.0
+RUN_PREFIX = "dsrun"  # run ids read dsrun_...
 
 _TEMPLATE_HELP = (
     f"Caption template; must contain {{trigger}}. Default {DEFAULT_TEMPLATE!r}. Placeholders: "
@@ -121,7 +122,7 @@ def register(server: MCPServer) -> None:
         becomes version N+1 (see list_datasets).
         """
         from tools.dataset.analyse import Options
-        from tools.dataset.prepare import validate
+        from tools.dataset.prepare import dataset_name_for, validate
         from tools.dataset.scan import scan_folder
 
         state = state_of(ctx)
@@ -150,11 +151,11 @@ def register(server: MCPServer) -> None:
         # Bad arguments and unusable folders fail here, at once; only the long work becomes a run.
         await anyio.to_thread.run_sync(validate, options)
         scan = await anyio.to_thread.run_sync(scan_folder, folder)
-        request = PrepareRequest(folder, name, options, dry_run=dry_run, upload=upload)
+        request = PrepareRequest(folder, name, dataset_name_for(name, scan), options, dry_run=dry_run, upload=upload)
         # A finished dry run is answered again as it was (its key covers the folder's listing); a finished
         # prepare is not: run again, it finds its stored version at once and says it reused it.
         run, _ = state.runs.start(
-            "dsrun",
+            RUN_PREFIX,
             request.key(scan),
             lambda run: _prepare(state, run, request, scan),
             about=request,
@@ -176,8 +177,8 @@ def register(server: MCPServer) -> None:
         error. Runs are kept in this server process for 30 minutes after they end."""
         state = state_of(ctx)
         run = state.runs.get(run_id.strip())
-        if run is None or not run.id.startswith("dsrun_"):
-            running = ", ".join(r.id for r in state.runs.active() if r.id.startswith("dsrun_")) or "none"
+        if run is None or not run.id.startswith(f"{RUN_PREFIX}_"):
+            running = ", ".join(r.id for r in state.runs.active() if r.id.startswith(f"{RUN_PREFIX}_")) or "none"
             raise ToolError(
                 f"No prepare_dataset run with id {run_id!r} in this server process (runs in progress: {running}). "
                 "Runs are kept for 30 minutes and do not survive a restart: call prepare_dataset again with the "
@@ -229,14 +230,11 @@ async def _require_key(state: Any) -> None:
 @dataclass(frozen=True)
 class PrepareRequest:
     folder: str
-    name: str | None
+    name: str | None  # as given
+    dataset_name: str  # the name the dataset gets: the one given, else the folder's
     options: Options
     dry_run: bool
     upload: bool
-
-    @property
-    def dataset_name(self) -> str:
-        return (self.name or "").strip() or Path(self.folder.strip()).name
 
     def key(self, scan: Scan) -> str:
         """What decides the outcome: the folder's listing (names, sizes, mtimes), the options and the mode."""

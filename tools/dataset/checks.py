@@ -247,22 +247,25 @@ def check_filters(rgb512: Any, lab512: Any) -> Check:
 def check_eyes_and_covering(planes: FacePlanes | None) -> list[Check]:
     if planes is None or planes.face.landmarks is None:
         return []
-    checks = []
-    eyes = eyes_hidden(planes.lab_l, planes.face)
-    if eyes is not None:
-        eyes = round(eyes, 2)
-        if eyes < 0.35:
-            checks.append(Check("eyes", eyes, "reject", "eyes not visible (sunglasses?)"))
-        else:
-            checks.append(Check("eyes", eyes, "ok", "eyes visible"))
-    cover = covering_ratio(planes.ycrcb, planes.face)
-    if cover is not None:
-        cover = round(cover, 2)
-        if cover < 0.65:
-            checks.append(Check("covering", cover, "reject", "lower face covered (mask, scarf or hand?)"))
-        else:
-            checks.append(Check("covering", cover, "ok", "mouth and chin visible"))
-    return checks
+    eyes = _ratio_check(
+        "eyes", eyes_hidden(planes.lab_l, planes.face), 0.35, "eyes not visible (sunglasses?)", "eyes visible"
+    )
+    cover = _ratio_check(
+        "covering",
+        covering_ratio(planes.ycrcb, planes.face),
+        0.65,
+        "lower face covered (mask, scarf or hand?)",
+        "mouth and chin visible",
+    )
+    return [check for check in (eyes, cover) if check is not None]
+
+
+def _ratio_check(name: str, ratio: float | None, reject_below: float, bad: str, good: str) -> Check | None:
+    """A landmark ratio rounded to 2 places: reject below the limit; None when it could not be measured."""
+    if ratio is None:
+        return None
+    value = round(ratio, 2)
+    return Check(name, value, "reject", bad) if value < reject_below else Check(name, value, "ok", good)
 
 
 def estimate(grey: Any, rgb512: Any, l512: Any, planes: FacePlanes | None, face: Face | None, harsh: bool) -> Estimates:

@@ -114,19 +114,25 @@ def render(pixels: Any, plan: CropPlan, resolution: int) -> Any:
     return out
 
 
-def encode(square: Any, image_format: str) -> bytes:
-    """A rendered square as JPEG (quality 95, 4:2:0 like camera JPEGs) or PNG, with no metadata at all.
+def encode(rgb: Any, image_format: str, quality: int = 95) -> bytes:
+    """An RGB array (a rendered square, a thumbnail) as JPEG (quality 95 unless told, 4:2:0 like camera JPEGs) or
+    PNG, with no metadata.
 
     OpenCV's encoder (the same libjpeg-turbo and zlib as Pillow's) takes the array as it is: going through a PIL
     image first cost a 3 ms copy per photo.
     """
     import cv2
 
-    bgr = cv2.cvtColor(square, cv2.COLOR_RGB2BGR)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if image_format == "png":
         ok, data = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     else:
-        params = [cv2.IMWRITE_JPEG_QUALITY, 95, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420]
+        params = [
+            cv2.IMWRITE_JPEG_QUALITY,
+            quality,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+        ]
         ok, data = cv2.imencode(".jpg", bgr, params)
     if not ok:
         raise CropError(f"could not encode the prepared image as {image_format.upper()}")

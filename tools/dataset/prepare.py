@@ -52,7 +52,12 @@ def validate(options: Options, check_trigger: bool = True) -> list[str]:
 
 
 def options_dict(options: Options) -> dict[str, Any]:
-    return {k: v for k, v in asdict(options).items()}
+    return asdict(options)
+
+
+def dataset_name_for(name: str | None, scan: Scan) -> str:
+    """The name a run's dataset gets (it decides the version numbers): the one given, else the folder's."""
+    return (name or scan.root.name).strip() or scan.root.name
 
 
 def source_fingerprint(scan: Scan, options: Options) -> str:
@@ -70,7 +75,7 @@ def image_rows(results: list[ImageResult], include_warnings: bool, names: dict[s
                 kept=r.rel in names,
                 reasons=r.reasons,
                 checks=[CheckRow(name=c.name, value=c.value, verdict=c.verdict, reason=c.reason) for c in r.checks],
-                estimates={k: v for k, v in asdict(r.estimates).items()},
+                estimates=asdict(r.estimates),
                 caption=r.caption if r.verdict != "reject" else None,
                 prepared_file=names.get(r.rel),
                 crop=r.crop_note if r.rel in names else None,
@@ -161,7 +166,7 @@ def run_prepare(
     """
     trigger_warnings = validate(options, check_trigger)
     scan = scan or scan_folder(folder)
-    dataset_name = (name or scan.root.name).strip() or scan.root.name
+    dataset_name = dataset_name_for(name, scan)
     fingerprint = source_fingerprint(scan, options)
     if not dry_run:
         assert settings is not None and store is not None
@@ -189,7 +194,7 @@ def run_prepare(
             "warned_count": report.warned,
             "report": report,
             "ignored_files": _listed(scan.ignored),
-            "options": {k: v for k, v in options_dict(options).items()},
+            "options": options_dict(options),
         }
         if dry_run:
             names = {}
@@ -241,7 +246,7 @@ def _finish(
     suffix = ".png" if options.image_format == "png" else ".jpg"
     width = max(3, len(str(len(kept))))
     names = {r.rel: f"{i:0{width}d}{suffix}" for i, r in enumerate(kept, start=1)}
-    digest = hashlib.sha256(json.dumps({k: v for k, v in options_dict(options).items()}, sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps(options_dict(options), sort_keys=True).encode())
     for r in kept:
         assert r.prepared is not None and r.caption is not None
         digest.update(f"{names[r.rel]}\0{sha256_file(r.prepared)}\0{r.caption}\n".encode())
