@@ -13,13 +13,11 @@ Mapping of the model's seven emotions, measured on the real test photos and in d
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
 from tools.dataset.faces import Face
+from tools.dataset.pool import IdlePool
 
 MODEL_FILE = "emotion_model_quantized.tflite"
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -36,8 +34,7 @@ CASCADE_METHOD = (
     "noisy (an open, talking mouth reads as smiling); 'other' expressions are not detected"
 )
 
-_idle: list[Any] = []
-_idle_lock = threading.Lock()
+_INTERPRETERS = IdlePool()
 _available: bool | None = None
 
 
@@ -57,22 +54,13 @@ def method() -> str:
     return FER_METHOD if fer_available() else CASCADE_METHOD
 
 
-@contextmanager
-def _interpreter() -> Iterator[Any]:
-    """An idle interpreter for one thread at a time (a LiteRT interpreter is not safe to share)."""
-    with _idle_lock:
-        interpreter = _idle.pop() if _idle else None
-    if interpreter is None:
-        from ai_edge_litert.interpreter import Interpreter
+def _new_interpreter() -> Any:
+    from ai_edge_litert.interpreter import Interpreter
 
-        model = resources.files("tools.dataset").joinpath("data", MODEL_FILE).read_bytes()
-        interpreter = Interpreter(model_content=model, num_threads=1)
-        interpreter.allocate_tensors()
-    try:
-        yield interpreter
-    finally:
-        with _idle_lock:
-            _idle.append(interpreter)
+    model = resources.files("tools.dataset").joinpath("data", MODEL_FILE).read_bytes()
+    interpreter = Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    return interpreter
 
 
 def face_patch(grey: Any, face: Face) -> Any | None:
@@ -101,7 +89,7 @@ def emotion_scores(grey: Any, face: Face) -> dict[str, float] | None:
     patch = face_patch(grey, face)
     if patch is None:
         return None
-    with _interpreter() as interpreter:
+    with _INTERPRETERS.borrow(MODEL_FILE, _new_interpreter) as interpreter:  # not safe to share between threads
         interpreter.set_tensor(interpreter.get_input_details()[0]["index"], patch)
         interpreter.invoke()
         scores = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]

@@ -7,11 +7,11 @@ a near-90° profile that YuNet misses falls back to OpenCV 4's profile-face Haar
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
+
+from tools.dataset.pool import IdlePool
 
 SCORE_MIN = 0.7
 # A 320 px pass (8 ms for 4:3) settles portraits whose face is large there; anything else gets the 640 px pass
@@ -24,8 +24,7 @@ FAST_SIDE, FULL_SIDE, FAST_MIN_FACE = 320, 640, 48
 # (A 160 px refinement input, face at 80 px, is 4x cheaper but moved face boxes ~6 % and flipped borderline angles.)
 REFINE_BELOW = 80
 _local = threading.local()
-_idle: dict[tuple[int, int], list[Any]] = {}
-_idle_lock = threading.Lock()
+_DETECTORS = IdlePool()
 
 
 @dataclass
@@ -56,25 +55,10 @@ def yunet_model_path() -> str:
     return str(ref)
 
 
-@contextmanager
-def _detector(size: tuple[int, int]) -> Iterator[Any]:
-    """An idle detector for this input size, for one thread at a time (FaceDetectorYN is not safe to share).
-
-    Kept process-wide rather than per thread: every prepare_dataset call runs a fresh thread pool, and creating a
-    detector and its first inference cost ~15 ms per input size (changing a YuNet's input size re-initialises it).
-    """
+def _new_detector(size: tuple[int, int]) -> Any:
     import cv2
 
-    with _idle_lock:
-        idle = _idle.setdefault(size, [])
-        detector = idle.pop() if idle else None
-    if detector is None:
-        detector = cv2.FaceDetectorYN.create(yunet_model_path(), "", size, SCORE_MIN, 0.3, 50)
-    try:
-        yield detector
-    finally:
-        with _idle_lock:
-            _idle[size].append(detector)
+    return cv2.FaceDetectorYN.create(yunet_model_path(), "", size, SCORE_MIN, 0.3, 50)
 
 
 def detect_faces(rgb: Any) -> list[Face]:
@@ -120,7 +104,8 @@ def _yunet(cv2: Any, rgb: Any, side: int, square: bool = False) -> list[Face]:
     # refinement crops, otherwise only up to YuNet's stride of 32 (a 4:3 photo costs 640×480, not 640×640: -25 %).
     pw, ph = (side, side) if square else (_stride(sw, side), _stride(sh, side))
     small = cv2.copyMakeBorder(small, 0, max(0, ph - sh), 0, max(0, pw - sw), cv2.BORDER_CONSTANT, value=(0, 0, 0))
-    with _detector((pw, ph)) as detector:
+    # FaceDetectorYN is not safe to share, and changing a detector's input size re-initialises it: one per size.
+    with _DETECTORS.borrow((pw, ph), lambda: _new_detector((pw, ph))) as detector:
         _, found = detector.detect(small)
     faces = []
     for row in found if found is not None else []:
