@@ -11,7 +11,7 @@ from mcp import Client, MCPError
 from server.config import Settings
 from server.storage import Store
 from tests.helpers import call_error, call_ok
-from tools import registry
+from tools.models import registry
 
 pytestmark = pytest.mark.anyio
 
