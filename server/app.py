@@ -13,19 +13,21 @@ from prompts import workflows
 from server import __version__
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
+from server.jobs import JobEngine
 from server.state import AppState
 from server.storage import Store
 from server.watcher import Watcher
 from tools import resources
+from tools.common import ToolServer
 from tools.costs import tools as costs_tools
 from tools.dataset import tools as dataset_tools
 from tools.generation import tools as generation_tools
-from tools.generation.plan import poll_generations
+from tools.generation.job import GENERATION
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
 from tools.training import tools as training_tools
-from tools.training.job import poll_due_trainings
+from tools.training.job import TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,15 @@ REGISTRATIONS = (
     resources,
     workflows,
 )
-BACKGROUND_POLLERS = (poll_due_trainings, poll_generations)
+# Every kind of paid fal job; the job engine drives them all (server/jobs.py says how to add one).
+JOB_KINDS = (TRAINING, GENERATION)
+
+
+async def poll_jobs(state: AppState) -> None:
+    await state.jobs.poll_due()
+
+
+BACKGROUND_POLLERS = (poll_jobs,)
 
 INSTRUCTIONS = """\
 Personal image models on fal.ai, end to end:
@@ -71,9 +81,11 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
         for poller in BACKGROUND_POLLERS:
             watcher.add(poller)
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher)
+        jobs = JobEngine(active, store, fal, JOB_KINDS)
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, jobs=jobs)
         try:
             async with anyio.create_task_group() as background:
+                jobs.bind(background, watcher.wake)
                 background.start_soon(watcher.run, state)
                 state.runs.bind(background)
                 try:
@@ -84,7 +96,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             await fal.aclose()
             store.close()
 
-    server = MCPServer(
+    server = ToolServer(
         SERVER_NAME,
         title="fal.ai personal image models",
         version=__version__,

@@ -48,8 +48,7 @@ def format_table(headers: list[str], rows: list[list[str]], max_width: int = 60)
 
 
 def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from mcp.server.mcpserver.exceptions import ToolError
-
+    from server.errors import UserError
     from tools.dataset.analyse import Options
     from tools.dataset.prepare import run_prepare
 
@@ -79,7 +78,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
             check_trigger=bool(trigger),
             on_stage=bar.stage,
         )
-    except ToolError as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:

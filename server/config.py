@@ -22,6 +22,7 @@ ENV_FAL_BASE_URL = "FAL_VIDEO_MCP_FAL_BASE_URL"
 ENV_POLL_MIN = "FAL_VIDEO_MCP_POLL_MIN_SECONDS"
 ENV_POLL_MAX = "FAL_VIDEO_MCP_POLL_MAX_SECONDS"
 ENV_TOOL_WAIT = "FAL_VIDEO_MCP_TOOL_WAIT_SECONDS"
+ENV_FILE_DEADLINE = "FAL_VIDEO_MCP_FILE_DEADLINE_SECONDS"
 
 MISSING_KEY_HELP = (
     "No fal.ai API key is configured. Create one at https://fal.ai/dashboard/keys and give it to the server "
@@ -56,6 +57,9 @@ class Settings(BaseModel):
     tool_wait_seconds: float = Field(
         default=30.0, gt=0, le=40, description="Longest a tool waits on fal before answering with a job id."
     )
+    file_deadline_seconds: float = Field(
+        default=300.0, gt=0, description="Longest one result file may take to download; retried later after that."
+    )
 
     @field_validator("home", "output_dir", mode="after")
     @classmethod
@@ -87,6 +91,7 @@ class Settings(BaseModel):
             (ENV_POLL_MIN, "poll_min_seconds"),
             (ENV_POLL_MAX, "poll_max_seconds"),
             (ENV_TOOL_WAIT, "tool_wait_seconds"),
+            (ENV_FILE_DEADLINE, "file_deadline_seconds"),
         ):
             raw = env.get(name, "").strip()
             if raw:

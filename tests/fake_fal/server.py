@@ -7,7 +7,7 @@ endpoints return real JPEG/PNG files of the requested size.
 
 Scriptable per endpoint (`FakeFal.script`) and with faults matched on method + path (`FakeFal.inject`):
 HTTP status bursts, slow responses, dropped connections (before or after the request was processed),
-truncated downloads.
+truncated and slow-drip downloads.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Job:
 class Fault:
     method: str  # GET/POST/PUT or "*"
     path: re.Pattern[str]
-    kind: str  # status | drop | drop_after | reset (mid-request-body) | delay | truncate
+    kind: str  # status | drop | drop_after | reset (mid-request-body) | delay | truncate | drip (slow body)
     status: int = 500
     times: int = 1
     delay: float = 0.0
@@ -320,6 +320,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             pass
 
         discard_reply = False  # drop_after: the request is processed, its answer never sent
+        drip_delay = 0.0  # drip: a file body sent in small pieces, this many seconds apart
 
         def reply(self, code: int, obj: Any, headers: dict[str, str] | None = None, fal_id: bool = True) -> None:
             if self.discard_reply:
@@ -342,6 +343,12 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
+            if self.drip_delay:
+                for start in range(0, len(data), 256):
+                    self.wfile.write(data[start : start + 256])
+                    self.wfile.flush()
+                    time.sleep(self.drip_delay)
+                return
             if truncate:
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
@@ -355,6 +362,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                 self.connection.shutdown(socket.SHUT_RDWR)
 
         def route(self, method: str) -> None:
+            self.drip_delay = 0.0
             url = urlparse(self.path)
             query = parse_qs(url.query)
             path = url.path
@@ -405,6 +413,8 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                     return self.reply(fault.status, {"detail": detail})
                 elif fault.kind == "truncate":
                     truncate = True
+                elif fault.kind == "drip":
+                    self.drip_delay = fault.delay
             return self.dispatch(method, path, query, body, payload, truncate)
 
         def dispatch(

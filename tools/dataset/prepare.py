@@ -15,11 +15,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
-
 from server.config import Settings
+from server.errors import UserError
 from server.storage import Store, new_id, to_json
-from tools.common import slugify
 from tools.dataset import store as rows
 from tools.dataset.analyse import (
     THUMBNAIL_SIDE,
@@ -36,6 +34,7 @@ from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
 from tools.dataset.scan import Scan, scan_folder
 from tools.dataset.text import require_ocr
+from tools.shared import slugify
 from tools.training.trigger_words import check_trigger_word
 
 MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
@@ -45,7 +44,7 @@ def validate(options: Options, check_trigger: bool = True) -> list[str]:
     warnings = check_trigger_word(options.trigger_word) if check_trigger else []
     validate_template(options.caption_template)
     if not options.subject.strip():
-        raise ToolError("subject must be a class word such as man, woman or person.")
+        raise UserError("subject must be a class word such as man, woman or person.")
     if options.text_check:
         require_ocr()
     return warnings
@@ -216,7 +215,7 @@ def run_prepare(
                 row.prepared_file = None
             return result, preview
         if len(kept) < MIN_IMAGES_TO_PREPARE:
-            raise ToolError(
+            raise UserError(
                 f"Only {len(kept)} of {len(results)} photos are usable; training needs at least "
                 f"{MIN_IMAGES_TO_PREPARE} "
                 f"(20-30 recommended). Per photo:\n{_rejection_summary(results)}\nAdd or replace photos and call again "

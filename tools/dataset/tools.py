@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server.errors import UserError
 from server.runs import Run
 from server.storage import from_json
 from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
@@ -299,7 +300,7 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
     await state.runs.wait(run, wait_seconds, tick)
     if run.finished:
         if run.error is not None:
-            if isinstance(run.error, ToolError):
+            if isinstance(run.error, (ToolError, UserError)):
                 raise ToolError(str(run.error))
             log.error("prepare_dataset run %s failed", run.id, exc_info=run.error)
             raise ToolError(

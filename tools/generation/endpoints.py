@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mcp.server.mcpserver.exceptions import ToolError
+from server.errors import UserError
 
 Kind = Literal["image", "video", "audio"]
 MAX_TEXT_CHARS = 10_000  # prompts longer than this are a mistake: FLUX's T5 encoder reads ~512 tokens
@@ -251,7 +251,7 @@ def normalize(
 ) -> tuple[dict[str, Any], list[str]]:
     """Map guide-style names, drop what the model ignores (with a warning), check every field.
 
-    Returns (params to send, warnings). Raises one ToolError listing every bad field with its allowed range.
+    Returns (params to send, warnings). Raises one UserError listing every bad field with its allowed range.
     Keys the table does not know are passed through with a warning: our copy of fal's schema may lag
     behind fal, and fal ignores fields it does not know (so sending them costs nothing).
     """
@@ -290,7 +290,7 @@ def normalize(
         elif rule.required:
             errors.append(f"{name} is required ({rule.allowed()})")
     if errors:
-        raise ToolError(f"Invalid input for {spec.id}: " + "; ".join(errors) + ". Fix these fields and call again.")
+        raise UserError(f"Invalid input for {spec.id}: " + "; ".join(errors) + ". Fix these fields and call again.")
     for name in params:
         if name not in spec.params:
             warnings.append(f"'{name}' is not a known input of {spec.id}; it was sent as given and fal may ignore it.")

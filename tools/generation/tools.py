@@ -17,7 +17,7 @@ from server.previews import thumbnails_within_budget
 from server.state import AppState
 from tools.common import Progress, state_of, tool_meta, with_previews
 from tools.generation import endpoints
-from tools.generation.plan import (
+from tools.generation.run import (
     GenerationOutput,
     batch_outputs,
     expand_batch,
@@ -46,7 +46,7 @@ class GenerationResult(BaseModel):
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
     completed = sum(o.status == "completed" for o in outputs)
-    failed = sum(o.status == "failed" for o in outputs)
+    failed = sum(o.status in ("failed", "unknown") for o in outputs)
     pending = len(outputs) - completed - failed
     if pending:
         status = "pending"
@@ -66,7 +66,7 @@ async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: s
         Path(f.path)
         for o in outputs
         for f in o.files
-        if f.path and (f.content_type or "image/").startswith("image/") and Path(f.path).is_file()
+        if f.path and f.readable and (f.content_type or "image/").startswith("image/") and Path(f.path).is_file()
     ]
     thumbs = await anyio.to_thread.run_sync(thumbnails_within_budget, paths, PREVIEW_BUDGET_BYTES) if paths else []
     result = GenerationResult(
@@ -84,9 +84,9 @@ async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: s
 
 
 def _raise_if_single_failure(outputs: list[GenerationOutput]) -> None:
-    if len(outputs) == 1 and outputs[0].status == "failed":
+    if len(outputs) == 1 and outputs[0].status in ("failed", "unknown"):
         out = outputs[0]
-        raise ToolError(f"Generation {out.generation_id} on {out.endpoint} failed: {out.error}")
+        raise ToolError(f"Generation {out.generation_id} on {out.endpoint} {out.status}: {out.error}")
 
 
 def register(server: MCPServer) -> None:
@@ -135,6 +135,9 @@ def register(server: MCPServer) -> None:
             float | None,
             Field(ge=0, le=35, description="How long to wait for fal before answering with ids to poll (default 30)."),
         ] = None,
+        force: Annotated[
+            bool, Field(description="Send even if an identical request's outcome is unknown (fal may have billed it).")
+        ] = False,
     ) -> Annotated[CallToolResult, GenerationResult]:
         """Generate images (or video/audio) with a registered LoRA model or any fal endpoint.
 
@@ -160,8 +163,9 @@ def register(server: MCPServer) -> None:
                 use_lora=use_lora,
                 progress=progress,
                 wait_seconds=wait_seconds,
+                force=force,
             )
-            if all(o.status == "failed" for o in outputs):
+            if all(o.status in ("failed", "unknown") for o in outputs):
                 errors = "; ".join(f"{o.generation_id}: {o.error}" for o in outputs)
                 raise ToolError(f"Every item of batch {batch_id} failed: {errors}")
             return await _respond(state, outputs, batch_id)
@@ -175,6 +179,7 @@ def register(server: MCPServer) -> None:
             use_lora=use_lora,
             progress=progress,
             wait_seconds=wait_seconds,
+            force=force,
         )
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)

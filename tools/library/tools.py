@@ -11,12 +11,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from prompts.loader import Template, TemplateError, build_template, render
+from prompts.loader import Template, TemplateError, build_template
 from server.state import AppState
 from server.storage import utc_now
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.generation.plan import GenerationOutput, run_generation
+from tools.generation.run import GenerationOutput, run_generation
 from tools.library import prompt_store
+from tools.library.render import Rendered, render_for
 from tools.models import registry
 
 Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
@@ -29,14 +30,6 @@ class TemplateSummary(BaseModel):
     variables: dict[str, str | None] = Field(description="Variable → default (null: required).")
     tags: list[str]
     model: str | None = Field(default=None, description="Model the template is tied to, if any.")
-
-
-class Rendered(BaseModel):
-    prompt: str
-    trigger_word: str
-    model: str | None = Field(description="Model reference whose trigger word was used, if any.")
-    input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
-    lora_scale: float | None
 
 
 class LibraryResult(BaseModel):
@@ -67,41 +60,6 @@ def _summary(template: Template) -> TemplateSummary:
         variables=template.variables,
         tags=template.tags,
         model=model,
-    )
-
-
-def render_for(
-    state: AppState,
-    template: Template,
-    *,
-    model: str | None,
-    trigger_word: str | None,
-    values: dict[str, Any] | None,
-) -> Rendered:
-    """Render `template` with the trigger word of `model` (or the template's own model) or an explicit one."""
-    ref = model or (
-        f"{template.model_name}@v{template.model_version}"
-        if template.model_name and template.model_version is not None
-        else template.model_name
-    )
-    version = registry.find(state.store, ref) if ref else None
-    word = trigger_word or (version.trigger_word if version else None)
-    if not word:
-        hint = f"{ref!r} is not a registered model, so " if ref else ""
-        raise ToolError(
-            f"{hint}no trigger word is known: pass model=<registered model name> (its trigger word is used) or "
-            "trigger_word=<word>."
-        )
-    try:
-        prompt = render(template, word, values)
-    except TemplateError as exc:
-        raise ToolError(str(exc)) from exc
-    return Rendered(
-        prompt=prompt,
-        trigger_word=word,
-        model=ref,
-        input_params={"prompt": prompt, **template.settings.as_input()},
-        lora_scale=template.settings.lora_scale,
     )
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from prompts.loader import TemplateError, normalize_name
+from server.errors import UserError
 from server.storage import Store, new_id, utc_now
-from tools.common import slugify
 from tools.models import registry
+from tools.shared import slugify
 
 
 class Evaluation(BaseModel):
@@ -84,7 +84,7 @@ def record(
     likeness_method: str | None = None,
 ) -> Evaluation:
     if quality is None and likeness is None:
-        raise ToolError("record needs quality and/or likeness (1-10).")
+        raise UserError("record needs quality and/or likeness (1-10).")
     model_name: str | None = None
     version: int | None = None
     if generation_id:
@@ -92,16 +92,16 @@ def record(
             "SELECT model_name, model_version, scenario FROM generations WHERE id = ?", (generation_id,)
         )
         if generation is None:
-            raise ToolError(f"No generation {generation_id!r}; pass the id execute_custom_model or run returned.")
+            raise UserError(f"No generation {generation_id!r}; pass the id execute_custom_model or run returned.")
         model_name, version = generation["model_name"], generation["model_version"]
         scenario = scenario or generation["scenario"]
     if model:
         resolved = registry.resolve(store, model)
         model_name, version = resolved.model_name, resolved.version
     if model_name is None or version is None:
-        raise ToolError("record needs model=<name>@v<N> (or a generation_id of a generation made with a model).")
+        raise UserError("record needs model=<name>@v<N> (or a generation_id of a generation made with a model).")
     if not scenario:
-        raise ToolError("record needs scenario, e.g. professional-headshot.")
+        raise UserError("record needs scenario, e.g. professional-headshot.")
     row = {
         "id": new_id("eval"),
         "model_name": model_name,
@@ -162,13 +162,13 @@ def compare(store: Store, model_name: str, version_a: int | None, version_b: int
     scored = sorted({v for by_version in table.values() for v in by_version})
     if version_a is None or version_b is None:
         if len(scored) < 2:
-            raise ToolError(
+            raise UserError(
                 f"{model_name!r} has scores for {len(scored)} version(s) ({scored}); compare needs two. Record "
                 "scores for another version (quality_matrix action=record or run_suite) first."
             )
         version_a, version_b = scored[-2], scored[-1]
     if version_a == version_b:
-        raise ToolError("Compare two different versions, e.g. versions=[1, 2].")
+        raise UserError("Compare two different versions, e.g. versions=[1, 2].")
     comparisons, overall_a, overall_b = [], [], []
     for scenario, by_version in table.items():
         a, b = by_version.get(version_a), by_version.get(version_b)

@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
-
+from server.errors import UserError
 from server.storage import to_json
 from tools.models.registry import validate_model_name
 from tools.training.trainers import TrainerPreset
@@ -74,7 +73,7 @@ def inspect_zip(path: Path) -> ZipFacts:
 def resolve_steps(preset: TrainerPreset, steps: int | None, num_epochs: int | None) -> tuple[int, list[str]]:
     notes = []
     if steps is not None and num_epochs is not None and steps != num_epochs:
-        raise ToolError(
+        raise UserError(
             f"Both steps={steps} and num_epochs={num_epochs} were given. fal trainers count optimisation steps; "
             "num_epochs is only accepted as another name for steps. Pass just steps."
         )
@@ -89,7 +88,7 @@ def resolve_steps(preset: TrainerPreset, steps: int | None, num_epochs: int | No
         notes.append(f"steps not given: using {preset.name}'s default of {steps}.")
     low, high = preset.steps_range
     if not low <= steps <= high:
-        raise ToolError(f"steps={steps} is outside what {preset.endpoint} accepts ({low}–{high}).")
+        raise UserError(f"steps={steps} is outside what {preset.endpoint} accepts ({low}–{high}).")
     return steps, notes
 
 
@@ -113,7 +112,7 @@ def steps_warnings(preset: TrainerPreset, steps: int) -> list[str]:
 def resolve_learning_rate(preset: TrainerPreset, learning_rate: float | None) -> tuple[float | None, list[str]]:
     if preset.learning_rate_default is None or preset.learning_rate_range is None:
         if learning_rate is not None:
-            raise ToolError(
+            raise UserError(
                 f"{preset.name} ({preset.endpoint}) has no learning-rate setting; fal picks it. Leave learning_rate "
                 "out, or use model_type 'flux-lora-portrait' or 'flux-lora-turbo', which accept one."
             )
@@ -122,7 +121,7 @@ def resolve_learning_rate(preset: TrainerPreset, learning_rate: float | None) ->
         return preset.learning_rate_default, []
     low, high = preset.learning_rate_range
     if not low <= learning_rate <= high:
-        raise ToolError(
+        raise UserError(
             f"learning_rate={learning_rate:g} is outside what {preset.endpoint} accepts ({low:g}–{high:g}); "
             f"its default is {preset.learning_rate_default:g}."
         )
@@ -159,7 +158,7 @@ def precheck(
     resolve_steps(preset, steps, num_epochs)
     resolve_learning_rate(preset, learning_rate)
     if style and preset.style_field is None:
-        raise ToolError(_NO_STYLE.format(name=preset.name))
+        raise UserError(_NO_STYLE.format(name=preset.name))
 
 
 def build_plan(
@@ -178,7 +177,7 @@ def build_plan(
     model_name = validate_model_name(model_name)
     trigger = (trigger_word or source.trigger_word or "").strip()
     if not trigger:
-        raise ToolError(
+        raise UserError(
             "trigger_word is required (the dataset does not name one): pick a unique made-up token such as SIDAI, "
             "and use it in captions and prompts."
         )
@@ -195,10 +194,10 @@ def build_plan(
 
     extra = _check_concepts(trigger, concepts or [])
     if style and preset.style_field is None:
-        raise ToolError(_NO_STYLE.format(name=preset.name))
+        raise UserError(_NO_STYLE.format(name=preset.name))
     images = zip_facts.image_count if zip_facts else source.image_count
     if images is not None and images < preset.min_images:
-        raise ToolError(
+        raise UserError(
             f"The dataset has {images} images; {preset.endpoint} needs at least {preset.min_images}. Add photos "
             "(15–30 varied photos give the best likeness) and prepare the dataset again."
         )
@@ -256,7 +255,7 @@ def _check_concepts(trigger: str, concepts: list[str]) -> list[str]:
         check_trigger_word(token)  # unusable tokens raise; the main word's warnings are enough noise
         extra.append(token)
     if len(extra) > MAX_CONCEPTS:
-        raise ToolError(f"{len(extra)} extra concepts given; at most {MAX_CONCEPTS} are supported in one training.")
+        raise UserError(f"{len(extra)} extra concepts given; at most {MAX_CONCEPTS} are supported in one training.")
     return extra
 
 
@@ -267,7 +266,7 @@ def _caption_warnings(
         return []
     if not facts.captions:
         if extra:
-            raise ToolError(
+            raise UserError(
                 "Multi-concept training needs captions: the zip has no .txt captions, so fal cannot tell the "
                 f"concepts {', '.join([trigger, *extra])} apart. Caption each image with its concept's token."
             )
@@ -278,7 +277,7 @@ def _caption_warnings(
     for token in [trigger, *extra]:
         hits = sum(token.lower() in text.lower() or placeholder in text for text in texts)
         if hits == 0 and extra:
-            raise ToolError(
+            raise UserError(
                 f"Multi-concept training: no caption in the zip mentions {token!r}. Caption the images of each "
                 "concept with its token, then prepare the dataset again."
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
+from server.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -163,8 +163,8 @@ def get_preset(model_type: str) -> TrainerPreset:
             return preset
     unsupported = UNSUPPORTED.get(UNSUPPORTED_ALIASES.get(key, key))
     if unsupported:
-        raise ToolError(unsupported)
-    raise ToolError(f"Unknown model_type {model_type!r}. Choose one of: {describe_choices()}.")
+        raise UserError(unsupported)
+    raise UserError(f"Unknown model_type {model_type!r}. Choose one of: {describe_choices()}.")
 
 
 def preset_for_endpoint(endpoint: str) -> TrainerPreset | None:
