@@ -8,7 +8,7 @@ the formats it accepts, and Ghostscript is switched off as well.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "HEIF", "AVIF", "GIF", "BMP", "TIFF")
 
 
-def open_image(path: Path, formats: tuple[str, ...] = IMAGE_FORMATS) -> Image.Image:
+def open_image(path: Path | IO[bytes], formats: tuple[str, ...] = IMAGE_FORMATS) -> Image.Image:
     """`Image.open` restricted to `formats`; raises `PIL.UnidentifiedImageError` (an OSError) for anything else."""
     from PIL import EpsImagePlugin, Image
 
