@@ -39,6 +39,8 @@ UNKNOWN_OUTCOME_HELP = (
 )
 SUBMIT_GRACE_SECONDS = 120.0  # a 'submitting' row older than this without a fal id was interrupted
 SHOWN_LOG_LINES = 8
+# A LoRA file is hundreds of MB: it gets longer than a generated image, still bounded.
+LORA_DOWNLOAD_DEADLINE_SECONDS = 300.0
 
 
 class TrainingRun(BaseModel):
@@ -521,7 +523,8 @@ async def _finalize(state: AppState, row: dict[str, Any]) -> None:
         return
     dest = state.settings.loras_dir / version.model_name / f"v{version.version}-{training_id}.safetensors"
     try:
-        download = await state.fal.download(url, dest)
+        deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, state.settings.download_deadline_seconds)
+        download = await state.fal.download(url, dest, deadline_seconds=deadline)
     except FalError as exc:
         if exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"
