@@ -30,6 +30,7 @@ from tools.video.facts import (
     resolution_fields,
     video_facts,
 )
+from tools.video.plan import VideoAsk, still_prompt, still_size_for, video_body
 
 CATALOG = Path("/work/shared/fal-catalog")
 pytestmark = pytest.mark.skipif(not CATALOG.is_dir(), reason="fal's catalogue capture is not on this machine")
@@ -180,3 +181,33 @@ def test_cost_estimates() -> None:
     assert no_length.seconds == 10 and "the schema does not say" in no_length.note
     per_clip = estimate_cost(_facts(VEO), 8, Price(1.2, "video"))
     assert (per_clip.usd, per_clip.usd_per_second) == (1.2, None)
+
+
+def test_bodies_for_a_still() -> None:
+    kling = _facts(KLING)
+    ask = VideoAsk("waves hello", duration_seconds=10, aspect_ratio="9:16", input_params={"cfg_scale": 0.6})
+    assert still_size_for(ask, kling) == "portrait_16_9"
+    body = video_body(kling, ask, image_url="https://x/still.jpg", still_size=(576, 1024))
+    assert body == {"cfg_scale": 0.6, "prompt": "waves hello", "image_url": "https://x/still.jpg", "duration": "10"}
+    _assert_valid_body(KLING, body)
+    with pytest.raises(InvalidInput, match=r"the clip takes the still's shape, 1024×768 px, not 9:16. Crop the still"):
+        video_body(kling, ask, image_url="https://x/still.jpg", still_size=(1024, 768))
+    with pytest.raises(InvalidInput, match="input_params sets duration, which this tool fills"):
+        video_body(kling, VideoAsk("waves", input_params={"duration": "5"}), image_url="https://x/s.jpg")
+    o1 = _facts(KLING_O1)
+    body = video_body(o1, VideoAsk("waves", duration_seconds=3), image_url="https://x/s.jpg")
+    assert body["start_image_url"] == "https://x/s.jpg" and body["duration"] == "3"
+    _assert_valid_body(KLING_O1, body)
+    assert still_prompt("SIDAI", "waves hello.").startswith("photo of SIDAI, waves hello, natural light")
+    with pytest.raises(InvalidInput, match="not '21:9'"):
+        still_size_for(VideoAsk("waves", aspect_ratio="21:9"), _facts(SEEDANCE))
+
+
+def test_text_to_video_with_a_lora() -> None:
+    wan = _facts("fal-ai/wan-t2v-lora", "text-to-video")
+    ask = VideoAsk("SIDAI waves", duration_seconds=5, aspect_ratio="9:16", resolution="480p")
+    body = video_body(wan, ask, image_url=None, loras=[{"path": "https://x/l.safetensors", "scale": 1.0}])
+    assert body["num_frames"] == 81 and body["aspect_ratio"] == "9:16"
+    _assert_valid_body("fal-ai/wan-t2v-lora", body, "text-to-video")
+    with pytest.raises(InvalidInput, match="takes no LoRA"):
+        video_body(_facts(KLING), VideoAsk("waves"), image_url="https://x/s.jpg", loras=[{"path": "x"}])
