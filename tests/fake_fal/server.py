@@ -3,7 +3,7 @@
 It speaks fal's shapes (see shared docs fal-api.md): queue submit / status / result / cancel, storage token,
 CDN upload (plus the GCS fallback), file downloads, synchronous run. Trainers read the uploaded zip back
 from the fake's own storage and fail the job like fal would when it is missing or too small. Inference
-endpoints return real JPEG/PNG files of the requested size.
+endpoints return real JPEG/PNG files of the requested size, video endpoints real small MP4 clips (media.py).
 
 Scriptable per endpoint (`FakeFal.script`) and with faults matched on method + path (`FakeFal.inject`):
 HTTP status bursts, slow responses, dropped connections (before or after the request was processed),
@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
+
+from tests.fake_fal.media import video_for_input
 
 TRAINER_DATA_FIELDS = ("images_data_url", "image_data_url", "training_data_url", "data_url")
 IMAGE_SIZES = {
@@ -287,7 +289,7 @@ class FakeFal:
         kind = _output_kind(job.endpoint)
         seed = data.get("seed") if isinstance(data.get("seed"), int) else random.randint(0, 2**31 - 1)
         if kind == "video":
-            url = self.add_file("output.mp4", b"\x00\x00\x00\x18ftypmp42" + bytes(2048), "video/mp4")
+            url = self.add_file("output.mp4", video_for_input(data, seed), "video/mp4")
             return {"video": {"url": url, "content_type": "video/mp4", "file_name": "output.mp4"}, "seed": seed}
         if kind == "audio":
             url = self.add_file("output.wav", _wav(), "audio/wav")
