@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-Params = list[tuple[str, str | int | float | bool | None]]
-
 import httpx
 
 from server.config import Settings
+
+Params = list[tuple[str, str | int | float | bool | None]]
 
 PLATFORM_BASE = "https://api.fal.ai/v1"
 TIMEOUT = httpx.Timeout(20.0, connect=5.0)
