@@ -1,8 +1,4 @@
-"""prompt_library: tested prompt templates per scenario, rendered for a model's trigger word and run.
-
-Also registers the rest of this family: the quality_matrix tool, the MCP workflow prompts and the read-only
-MCP resources (models, trainings, datasets, templates).
-"""
+"""prompt_library: tested prompt templates per scenario, rendered for a model's trigger word and run."""
 
 from __future__ import annotations
 
@@ -15,15 +11,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from prompts import workflows
 from prompts.loader import Template, TemplateError, build_template, render
 from server.state import AppState
 from server.storage import utc_now
-from tools import matrix, prompt_store, registry, resources
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.generation import GenerationOutput, run_generation
-
-POLLERS: tuple = ()
+from tools.generation.plan import GenerationOutput, run_generation
+from tools.library import prompt_store
+from tools.models import registry
 
 Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
 
@@ -127,9 +121,6 @@ def _model_tie(state: AppState, model: str | None) -> tuple[str | None, int | No
 
 
 def register(server: MCPServer) -> None:
-    matrix.register(server)
-    resources.register(server)
-    workflows.register(server)
 
     @server.tool(**tool_meta("Prompt library", read_only=False, idempotent=False, open_world=True))
     @dedented

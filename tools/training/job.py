@@ -19,14 +19,14 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.costs import check_budget, record_cost
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import Store, from_json, new_id, to_json, utc_now
-from tools import registry
-from tools.costs import check_budget, record_cost
-from tools.trainers import PRESETS, TrainerPreset, preset_for_endpoint
-from tools.training_progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
-from tools.training_request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
+from tools.models import registry
+from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
+from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
+from tools.training.trainers import PRESETS, TrainerPreset, preset_for_endpoint
 
 log = logging.getLogger(__name__)
 
