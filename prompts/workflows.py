@@ -125,11 +125,12 @@ def test_my_model_text(model_name: str, versions: str, scenarios: str) -> str:
     return f"""Test my personal model and fill in its quality matrix. {_model_line(model_name)}
 
 1. quality_matrix(action="run_suite", model=<model>, {version_arg}scenarios={chosen}, seeds=[1, 2],
-   include_baseline=true). It generates every scenario × seed (× version) and returns a labelled contact sheet.
+   include_baseline=true, dry_run=true): tell me the image count and cost; after I confirm, run it without
+   dry_run. It generates every scenario × seed (× version) and returns a labelled contact sheet.
    If it answers with pending generations, call quality_matrix(action="suite_status", suite_id=...) until done.
 2. Look at the contact sheet. For each scenario and version, score quality 1-10 (sharpness, anatomy, lighting,
    artefacts) and likeness 1-10 (does it look like me? compare with the no-LoRA baseline column) and record them
-   with quality_matrix(action="record", model=<model>@v<N>, scenario=..., quality=..., likeness=..., notes=...).
+   in one call: quality_matrix(action="record", model=<model>@v<N>, scores=[{{scenario, quality, likeness, notes}}]).
    If the likeness extra is installed, quality_matrix(action="likeness", suite_id=...) fills likeness objectively.
 3. With two or more versions, quality_matrix(action="compare", model=<model>) and tell me which version to keep
    as default and why; pin it with make_default=true only after I agree.
@@ -158,7 +159,7 @@ def create_images_text(model_name: str, scenario: str, count: str, details: str)
 3. prompt_library(action="run", name={wanted!r}, model=<model>, values={{...}},
    input_params={{"num_images": {images}}}). If it is still running, poll generation_status(generation_id).
 4. Show me the previews and file paths. Ask me to score quality and likeness 1-10 and record them with
-   quality_matrix(action="record", ...) so the library learns which prompts work for this model.
+   quality_matrix(action="record", model=<model>, scores=[...]) so the library learns which prompts work.
 """
 
 
