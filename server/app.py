@@ -15,7 +15,8 @@ from server.fal_gateway import FalGateway
 from server.state import AppState
 from server.storage import Store
 from server.watcher import Watcher
-from tools import dataset, generation, library, models, training
+from tools import dataset, generation, library, models, resources, training
+from tools.surface import AgentSurface
 
 log = logging.getLogger(__name__)
 
@@ -72,4 +73,5 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     )
     for family in TOOL_FAMILIES:
         family.register(server)
+    server.middleware.append(AgentSurface(server, resources.LISTED_COLLECTIONS))
     return server
