@@ -22,7 +22,7 @@ from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from prompts.loader import TemplateError, builtin_templates, normalize_name
-from tools.trigger_words import check_trigger_word
+from tools.training.trigger_words import check_trigger_word
 
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
 MAX_IMAGES = 8
@@ -163,6 +163,39 @@ def create_images_text(model_name: str, scenario: str, count: str, details: str)
 """
 
 
+def make_video_text(model_name: str, motion: str, scenario: str) -> str:
+    model_name = _model_name(model_name)
+    videos = sorted(name for name, template in builtin_templates().items() if template.is_video)
+    wanted = _scenario(scenario, "scenario") if scenario.strip() else ""
+    if wanted and wanted not in videos:
+        raise PromptArgumentError(
+            "scenario", f"{scenario!r} is not a video scenario; the video scenarios: {', '.join(videos)}."
+        )
+    what = (
+        f"the {wanted!r} scenario (its still prompt and motion prompt)"
+        if wanted
+        else f"my motion wish: {motion.strip()!r}"
+        if motion.strip()
+        else f"a motion prompt you ask me for (or one of the video scenarios: {', '.join(videos)})"
+    )
+    scenario_arg = f"scenario={wanted!r}" if wanted else "prompt=<the motion prompt>"
+    return f"""Make a short video of me with my personal model. {_model_line(model_name)} Use {what}.
+
+1. list_models(name=<model>) to check it is registered. If I have no model yet, run the "train_my_model"
+   workflow first: a video of me starts from a still of me.
+2. video(model=<model>, {scenario_arg}, dry_run=true). Tell me the image-to-video endpoint it picked, the clip
+   length, the estimated cost (per second and in total; say so when fal's price is an assumption) and the still
+   prompt. Offer the choices the endpoint's schema allows (duration_seconds, aspect_ratio, resolution) and ask
+   me to confirm. A refusal names its fix (another length, another endpoint, a smaller still): follow it.
+3. After I confirm, the same call without dry_run. It first makes a still with my model's LoRA, then animates
+   it; it answers with a video id at once. Poll video_status(video_id) every 30 s or so until completed; clips
+   take a few minutes. Never call video again for the same clip while one is running: that would pay twice.
+4. Show me the poster-and-strip preview, the duration, fps and resolution, and give me the local file path.
+   If the motion is wrong, reword the motion prompt and animate the same still again with
+   video(generation_id=<the still's generation id>, prompt=...) rather than making a new still.
+"""
+
+
 def _checked(prompt: Prompt) -> Prompt:
     """Refuse unknown argument names by name, listing the valid ones, before the SDK's own validation."""
     call = prompt.fn
@@ -220,7 +253,19 @@ def create_scenario_images(
     return [UserMessage(create_images_text(model_name, scenario, count, details))]
 
 
+def make_video_of_me(
+    model_name: ModelName = "",
+    motion: Annotated[str, Field(description="What should happen, e.g. 'waves hello' (empty: ask).")] = "",
+    scenario: Annotated[
+        str, Field(description="A video scenario: video-waving-greeting, video-talking-head-intro (empty: none).")
+    ] = "",
+) -> list[Message]:
+    """Animate a still of me made with my personal model: pick the endpoint, show the cost, follow the job."""
+    return [UserMessage(make_video_text(model_name, motion, scenario))]
+
+
 def register(server: MCPServer) -> None:
     _add(server, train_my_model, "Train my model")
     _add(server, test_my_model, "Test my model")
     _add(server, create_scenario_images, "Create scenario images")
+    _add(server, make_video_of_me, "Make a video of me")

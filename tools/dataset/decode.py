@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.images import open_image
+
 _HEIF_READY = False
 
 
@@ -55,7 +57,7 @@ def decode(path: Path, min_short_side: int) -> Decoded:
     try:
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
-        img = Image.open(path)
+        img = open_image(path)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:

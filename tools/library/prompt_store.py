@@ -22,7 +22,7 @@ from prompts.loader import (
     to_guide_entry,
 )
 from server.storage import Store, from_json, to_json, utc_now
-from tools.trigger_words import COMMON_WORDS
+from tools.training.trigger_words import COMMON_WORDS
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{2,}")
 
@@ -151,7 +151,7 @@ def parse_import(
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ToolError(f"The library file is not valid YAML: {exc}") from exc
+        raise ToolError(f"The library file is not valid YAML ({_yaml_problem(exc)}).") from None
     if not isinstance(document, dict) or not document:
         raise ToolError(
             "The library YAML must be a mapping of name → {prompt, guidance_scale, steps}, e.g.\n"
@@ -190,6 +190,13 @@ def _trigger_hint(document: dict[Any, Any]) -> str:
     if len(shared) != 1:
         return ""
     return f" (every prompt contains {next(iter(shared))!r}: if that is the trigger word, pass trigger_word with it)"
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """Where and what kind of YAML error, without quoting the text (which may be any file's secrets)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = re.sub(r"'[^']*'|\"[^\"]*\"", "…", str(getattr(exc, "problem", "") or "syntax error"))
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def same_content(a: Template, b: Template) -> bool:
