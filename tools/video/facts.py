@@ -179,9 +179,7 @@ def input_schema(openapi: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     """(the request body schema of the endpoint's POST, components.schemas) of one fal OpenAPI document."""
     components = (openapi.get("components") or {}).get("schemas") or {}
     for operations in (openapi.get("paths") or {}).values():
-        body = (((operations.get("post") or {}).get("requestBody") or {}).get("content") or {}).get(
-            "application/json"
-        )
+        body = (((operations.get("post") or {}).get("requestBody") or {}).get("content") or {}).get("application/json")
         if body and isinstance(body.get("schema"), dict):
             return resolve(body["schema"], components), components
     raise InvalidInput("the endpoint's OpenAPI document has no request body schema")
