@@ -95,6 +95,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     ]
     out.write(format_table(["photo", "verdict", "reasons", "estimates"], rows) + "\n\n")
     report = result.report
+    assert report is not None  # run_prepare always reports
     out.write(f"{report.count_message}  ({report.kept} kept, {report.warned} warned, {report.rejected} rejected)\n\n")
     for table in report.mix:
         mix_rows = [

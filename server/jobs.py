@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 import anyio.abc
@@ -70,7 +70,6 @@ OPEN = (JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING)
 ENDED = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED, JobState.UNKNOWN)
 
 SUBMIT_GRACE_SECONDS = 120.0  # a 'submitting' row from another process older than this was interrupted
-MAX_FILE_BYTES = 2 * 1024**3
 MAX_FINISH_PASSES = 6  # calls of a kind's on_finished hook that asked to be retried, before giving up
 GONE_AFTER_404S = 3  # fal answering 404 to this many status requests in a row means it has lost the job
 FAL_ANSWERS = (400, 404, 410, 422)  # HTTP answers to a result request that are fal's verdict, not a glitch
@@ -121,6 +120,7 @@ class DuplicateUnknown(UserError):
 
 
 Key = tuple[str, str]
+CancelOutcome = Literal["cancellation_requested", "already_completed"]
 
 
 class JobEngine:
@@ -390,7 +390,7 @@ class JobEngine:
 
     # -- cancelling --------------------------------------------------------------------------------------
 
-    async def cancel(self, kind: JobKind, job_id: str) -> tuple[str, dict[str, Any]]:
+    async def cancel(self, kind: JobKind, job_id: str) -> tuple[CancelOutcome, dict[str, Any]]:
         """Ask fal to cancel; returns ('cancellation_requested' | 'already_completed', row)."""
         row = self._row(kind, job_id)
         if row["status"] in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED):
@@ -499,19 +499,10 @@ class JobEngine:
 
     # -- files -------------------------------------------------------------------------------------------
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int = MAX_FILE_BYTES) -> Download:
-        """Fetch one file within an overall deadline (all retries included); a timeout is a retryable FalError and
-        leaves nothing partial behind."""
-        deadline_seconds = self.settings.file_deadline_seconds
-        try:
-            with anyio.fail_after(deadline_seconds):
-                return await self.fal.download(url, dest, max_bytes=max_bytes)
-        except TimeoutError as exc:
-            raise FalError(
-                f"Downloading {url} took longer than {deadline_seconds:.0f} s and was stopped; it is tried again "
-                "later.",
-                retryable=True,
-            ) from exc
+    async def download(self, url: str, dest: Path, *, deadline_seconds: float | None = None) -> Download:
+        """Fetch one result file for a kind's hook; the gateway bounds it with an overall deadline (the setting
+        FAL_VIDEO_MCP_DOWNLOAD_DEADLINE_SECONDS unless given) and a size cap, and keeps nothing partial."""
+        return await self.fal.download(url, dest, deadline_seconds=deadline_seconds)
 
 
 def _older_than(created_at: str, seconds: float) -> bool:

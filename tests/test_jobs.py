@@ -15,11 +15,10 @@ from mcp import Client
 
 from server.app import create_server
 from server.config import Settings
-from server.storage import Store
 from tests.conftest import TEST_KEY
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
-from tests.test_training import zip_bytes
+from tests.test_training import db_rows, zip_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -29,18 +28,10 @@ STATUS = r"^/queue/fal-ai/flux-lora/requests/[^/]+/status$"
 ONE_IMAGE = {"prompt": "a red kite over the sea", "image_size": "square_hd", "num_images": 1}
 
 
-def _rows(settings: Settings, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
-    store = Store(settings.db_path)
-    try:
-        return store.query(sql, params)
-    finally:
-        store.close()
-
-
 async def _wait_for_row(settings: Settings, generation_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
     with anyio.fail_after(timeout):
         while True:
-            (row,) = _rows(settings, "SELECT * FROM generations WHERE id = ?", (generation_id,))
+            (row,) = db_rows(settings, "SELECT * FROM generations WHERE id = ?", (generation_id,))
             if row["status"] == status and row["next_poll_at"] is None:
                 return row
             await anyio.sleep(0.1)
@@ -55,7 +46,7 @@ async def test_generation_whose_submit_answer_was_lost_is_unknown_and_not_resubm
     text = await call_error(client, "execute_custom_model", args)
     assert "unknown" in text and "dashboard" in text and "force=true" in text
     assert len(fake_fal.submissions(ENDPOINT)) == 1  # fal did queue it; the answer was lost
-    (row,) = _rows(settings, "SELECT status FROM generations")
+    (row,) = db_rows(settings, "SELECT status FROM generations")
     assert row["status"] == "unknown"
 
     again = await call_error(client, "execute_custom_model", args)
@@ -89,14 +80,14 @@ async def test_a_one_off_bad_status_answer_does_not_fail_a_job_fal_completes(
 async def test_a_slow_drip_download_times_out_and_the_job_stays_retryable(
     make_settings: Callable[..., Settings], fake_fal: FakeFal
 ) -> None:
-    settings = make_settings(file_deadline_seconds=1.0)
+    settings = make_settings(download_deadline_seconds=1.0)
     fake_fal.script(ENDPOINT, queue_polls=0, run_polls=0)
-    fake_fal.inject(r"^/files/[^/]+/image_0\.jpg$", "drip", delay=0.05, times=1)
+    fake_fal.inject(r"^/files/[^/]+/image_0\.jpg$", "trickle", delay=0.05, times=1)
     async with Client(create_server(settings), mode="legacy") as client:
         first = await call_ok(client, "execute_custom_model", {"endpoint": ENDPOINT, "input_params": ONE_IMAGE})
         (generation,) = first["generations"]
         assert generation["status"] == "completed" and generation["files"][0]["path"] == ""
-        assert "longer than 1 s" in generation["error"] and "retries the download" in generation["error"]
+        assert "within 1 s" in generation["error"] and "retries the download" in generation["error"]
         assert not list(settings.outputs_dir.rglob("*.part"))
         row = await _wait_for_row(settings, generation["generation_id"], "completed")
     (saved,) = json.loads(row["files_json"])

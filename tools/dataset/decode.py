@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.images import open_image
+
 _HEIF_READY = False
 
 
@@ -55,7 +57,7 @@ def decode(path: Path, min_short_side: int) -> Decoded:
     try:
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
-        img = Image.open(path)
+        img = open_image(path)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -71,10 +73,11 @@ def decode(path: Path, min_short_side: int) -> Decoded:
     try:
         with img:
             width, height = img.size
-            if width * height > Image.MAX_IMAGE_PIXELS:
+            limit = Image.MAX_IMAGE_PIXELS or 0
+            if limit and width * height > limit:
                 raise DecodeError(
                     f"too many pixels: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
-                    f"{Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP (possible decompression bomb)"
+                    f"{limit / 1e6:.0f} MP (possible decompression bomb)"
                 )
             file_format = img.format or path.suffix.lstrip(".").upper()
             short = min(width, height)

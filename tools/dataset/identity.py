@@ -11,6 +11,7 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from tools.dataset.checks import Check
 
@@ -27,7 +28,7 @@ def check_same_person(photos: Sequence[tuple[str, Path]]) -> tuple[dict[str, Che
     from tools.quality import likeness
 
     likeness.require()
-    vectors = {}
+    vectors: dict[str, Any] = {}
     for rel, path in photos:
         found = _descriptor(likeness, path)
         if found is not None:
@@ -58,7 +59,7 @@ def _descriptor(likeness: ModuleType, path: Path) -> object | None:
     return faces[0] if faces else None
 
 
-def _norm(vector: object) -> float:
+def _norm(vector: Any) -> float:
     import numpy as np
 
     return float(np.linalg.norm(vector))

@@ -185,7 +185,7 @@ def run_prepare(
         report = build_report(results, options.include_warnings, options.text_check)
         report.method_notes.append(identity_note)
         kept = [r for r in results if r.kept(options.include_warnings)]
-        common = {
+        common: dict[str, Any] = {
             "name": dataset_name,
             "trigger_word": options.trigger_word,
             "trigger_warnings": trigger_warnings,
@@ -196,7 +196,7 @@ def run_prepare(
             "options": options_dict(options),
         }
         if dry_run:
-            names = {}
+            names: dict[str, str] = {}
             with tempfile.TemporaryDirectory() as tmp:  # unless asked for, the sheet is rendered only to preview
                 sheet = sheet_path or Path(tmp) / "sheet.png"
                 write_sheet(results, scan, names, None, sheet)
@@ -224,6 +224,7 @@ def run_prepare(
         assert settings is not None and store is not None
         if on_stage is not None:
             on_stage(f"writing {len(kept)} prepared images, their captions, the zip and the contact sheet")
+        assert staging is not None
         return _finish(settings, store, scan, results, kept, options, common, fingerprint, base, staging)
     finally:
         if staging is not None:
@@ -264,7 +265,7 @@ def _finish(
         image = images_dir / names[r.rel]
         shutil.move(str(r.prepared), image)
         caption = image.with_suffix(".txt")
-        caption.write_text(r.caption + "\n", encoding="utf-8")
+        caption.write_text(f"{r.caption}\n", encoding="utf-8")
         members += [image, caption]
     zip_path = final / f"{slugify(common['name'])}-v{version}.zip"
     zip_sha = write_zip(zip_path, members)

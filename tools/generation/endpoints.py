@@ -335,7 +335,7 @@ def _check(rule: Param, value: Any, spec: EndpointSpec) -> str | None:
         ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high  # type: ignore[operator]
         return None if ok else rule.allowed()
     if rule.type == "float":
-        ok = is_number and rule.low <= value <= rule.high  # type: ignore[operator]
+        ok = is_number and rule.low <= value <= rule.high
         return None if ok else rule.allowed()
     if rule.type == "bool":
         return None if isinstance(value, bool) else rule.allowed()

@@ -102,7 +102,11 @@ async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str,
             group.start_soon(fetch, index, item)
     saved = [f for f in files if f is not None]
     timings = result.get("timings")
-    meta["timings"] = {str(k)[:40]: v for k, v in list(timings.items())[:20]} if isinstance(timings, dict) else {}
+    meta["timings"] = (
+        {str(k)[:40]: v for k, v in list(timings.items())[:20] if isinstance(v, int | float)}
+        if isinstance(timings, dict)
+        else {}
+    )
     nsfw = result.get("has_nsfw_concepts")
     meta["has_nsfw_concepts"] = [bool(x) for x in nsfw[:64]] if isinstance(nsfw, list) else []
     meta["queue_position"] = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from server.fal_gateway import Download, FalError, file_name_from_url
+from server.images import open_image
 from tools.shared import slugify
 
 # Where each output kind lives in fal results (first match wins), then any {url: ...} dict as a fallback.
@@ -40,10 +41,10 @@ def find_files(result: dict[str, Any], kind: str) -> list[FoundFile]:
         found = _as_files(result.get(key))
         if found:
             return found
-    found: list[FoundFile] = []
+    everything: list[FoundFile] = []
     for value in result.values():  # unknown endpoint shapes: every file-like object, top level first
-        found += _as_files(value)
-    return found
+        everything += _as_files(value)
+    return everything
 
 
 def _as_files(value: Any) -> list[FoundFile]:
@@ -118,15 +119,10 @@ async def download(fetch: Callable[[str, Path], Awaitable[Download]], url: str, 
     return got.path, got.content_type
 
 
-IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
-
-
 def image_size_of(path: Path) -> tuple[int, int] | None:
     """(width, height) of an image file, or None if it is not an image this server reads."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(path, formats=IMAGE_FORMATS) as img:
+        with open_image(path) as img:
             return img.width, img.height
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, ValueError):  # PIL's UnidentifiedImageError is an OSError
         return None

@@ -222,7 +222,7 @@ def _shown_status(row: dict[str, Any]) -> GenerationState:
         return "queued"
     if status == JobState.COMPLETED and row["next_poll_at"] is not None and not row.get("finish_attempts"):
         return "running"  # the result is in; its files are being saved
-    return status  # type: ignore[no-any-return]
+    return status
 
 
 # -- reading -------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: s
     completed = sum(o.status == "completed" for o in outputs)
     failed = sum(o.status in ("failed", "unknown") for o in outputs)
     pending = len(outputs) - completed - failed
+    status: Literal["completed", "pending", "partial", "failed"]
     if pending:
         status = "pending"
         ref = f"batch_id={batch_id!r}" if batch_id else f"generation_id={outputs[0].generation_id!r}"

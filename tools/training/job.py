@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from server.errors import InvalidInput, NotFound, UserError
 from server.fal_gateway import FalError, JobStatus
-from server.jobs import Finish, JobEngine, JobKind, JobState
+from server.jobs import CancelOutcome, Finish, JobEngine, JobKind, JobState
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.models import registry
@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SHOWN_LOG_LINES = 8
 MAX_LOG_LINE_CHARS = 500
+# A LoRA file is hundreds of MB: it gets longer than a generated image, still bounded.
+LORA_DOWNLOAD_DEADLINE_SECONDS = 300.0
 
 
 class TrainingRun(BaseModel):
@@ -176,15 +178,15 @@ async def resolve_dataset(state: AppState, ref: str, *, upload: bool = True) -> 
     if row is None:
         local = Path(ref).expanduser()
         if local.suffix.lower() == ".zip" and local.is_file():
-            facts = await anyio.to_thread.run_sync(inspect_zip, local)
-            url = (await _upload(state, local))[0] if upload else _not_uploaded(local)
-            return DatasetSource(url=url, image_count=facts.image_count, zip_path=local), facts
+            local_facts = await anyio.to_thread.run_sync(inspect_zip, local)
+            local_url = (await _upload(state, local))[0] if upload else _not_uploaded(local)
+            return DatasetSource(url=local_url, image_count=local_facts.image_count, zip_path=local), local_facts
         raise NotFound(
             f"No dataset {ref!r}. Pass a dataset id from prepare_dataset, a local .zip file, or an https URL of a "
             "zip already in fal storage."
         )
     zip_path = Path(row["zip_path"]) if row.get("zip_path") else None
-    facts = None
+    facts: ZipFacts | None = None
     if zip_path is not None and zip_path.is_file():
         facts = await anyio.to_thread.run_sync(inspect_zip, zip_path)
     url = row.get("fal_url")
@@ -316,7 +318,7 @@ async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str,
     if url is None:
         keys = engine.copied(str(list(result)), 300)
         return Finish(failed=True, note=f"fal finished but its result has no {preset.output_key!r} LoRA file: {keys}")
-    done = {"progress": 100.0, "eta_seconds": 0.0}
+    done: dict[str, Any] = {"progress": 100.0, "eta_seconds": 0.0}
     options = from_json(row.get("options_json"), {}) or {}
     request = from_json(row["request_json"], {})
     version = registry.register_version(
@@ -343,7 +345,8 @@ async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str,
         return Finish(changes={**done, "lora_path": version.lora_path})
     dest = engine.settings.loras_dir / version.model_name / f"v{version.version}-{training_id}.safetensors"
     try:
-        download = await engine.download(url, dest)
+        deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, engine.settings.download_deadline_seconds)
+        download = await engine.download(url, dest, deadline_seconds=deadline)
     except FalError as exc:
         if exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"
@@ -369,6 +372,6 @@ TRAINING = JobKind(
 )
 
 
-async def cancel(state: AppState, training_id: str) -> tuple[str, dict[str, Any]]:
+async def cancel(state: AppState, training_id: str) -> tuple[CancelOutcome, dict[str, Any]]:
     load(state, training_id)
     return await state.jobs.cancel(TRAINING, training_id)

@@ -105,8 +105,15 @@ def register(server: MCPServer) -> None:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
         preset = get_preset(model_type)
-        checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
-        precheck(preset, model_name=model_name, trigger_word=trigger_word, **checks)
+        precheck(
+            preset,
+            model_name=model_name,
+            trigger_word=trigger_word,
+            steps=steps,
+            num_epochs=num_epochs,
+            learning_rate=learning_rate,
+            style=style,
+        )
         source, facts = await jobs.resolve_dataset(state, dataset, upload=not dry_run)
         plan = build_plan(
             preset,
