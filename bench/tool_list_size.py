@@ -32,9 +32,11 @@ def sizes(tools: list[dict[str, Any]]) -> tuple[int, int, dict[str, tuple[int, i
     for tool in tools:
         facing = {key: tool[key] for key in ("name", "description", "inputSchema") if key in tool}
         per_tool[tool["name"]] = (len(_json(facing)), len(_json(tool)))
-    return len(_json([{k: t[k] for k in ("name", "description", "inputSchema") if k in t} for t in tools])), len(
-        _json({"tools": tools})
-    ), per_tool
+    return (
+        len(_json([{k: t[k] for k in ("name", "description", "inputSchema") if k in t} for t in tools])),
+        len(_json({"tools": tools})),
+        per_tool,
+    )
 
 
 def _json(value: Any) -> bytes:
