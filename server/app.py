@@ -25,6 +25,7 @@ from tools.generation.plan import poll_generations
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
+from tools.surface import AgentSurface
 from tools.training import tools as training_tools
 from tools.training.job import poll_due_trainings
 
@@ -96,4 +97,5 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     )
     for surface in REGISTRATIONS:
         surface.register(server)
+    server.middleware.append(AgentSurface(server, resources.LISTED_COLLECTIONS))
     return server

@@ -30,8 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from tests.fake_fal.media import video_for_input
 from tests.fake_fal.catalog import FakeCatalog
+from tests.fake_fal.media import video_for_input
 from tests.fake_fal.outputs import build_result
 
 TRAINER_DATA_FIELDS = ("images_data_url", "image_data_url", "training_data_url", "data_url")
