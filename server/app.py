@@ -11,6 +11,7 @@ from mcp.server import MCPServer
 
 from prompts import workflows
 from server import __version__
+from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
 from server.state import AppState
@@ -72,7 +73,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
         for poller in BACKGROUND_POLLERS:
             watcher.add(poller)
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher)
+        catalog = Catalog(active)  # loads its snapshot on first use, not here
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, catalog=catalog)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
@@ -83,6 +85,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                     background.cancel_scope.cancel()
         finally:
             await fal.aclose()
+            catalog.close()
             store.close()
 
     server = MCPServer(
