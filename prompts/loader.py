@@ -3,6 +3,7 @@
 A template is text with a `{trigger}` placeholder (the model's trigger word) and named variables such as
 `{outfit}`; `variables` maps each variable to its default (None = the caller must give a value).
 The guide's `[trigger]` spelling is accepted on input and stored as `{trigger}` — one canonical form.
+A video scenario also has `settings.motion_prompt`: the template makes the still, the motion prompt animates it.
 """
 
 from __future__ import annotations
@@ -36,10 +37,16 @@ class TemplateSettings(BaseModel):
     )
     num_images: int | None = Field(default=None, ge=1, le=8)
     lora_scale: float | None = Field(default=None, ge=0, le=4)
+    # A video scenario: the template makes the still, this motion prompt animates it ({trigger} allowed).
+    motion_prompt: str | None = Field(default=None, min_length=3, max_length=2000)
+    duration_seconds: float | None = Field(default=None, gt=0, le=60)
 
     def as_input(self) -> dict[str, Any]:
-        """The settings that go into an inference request (lora_scale travels separately)."""
-        return {k: v for k, v in self.model_dump(exclude={"lora_scale"}).items() if v is not None}
+        """The settings that go into an image inference request (the LoRA scale and video settings travel apart)."""
+        return {k: v for k, v in self.model_dump(exclude=_NOT_IMAGE_INPUT).items() if v is not None}
+
+
+_NOT_IMAGE_INPUT = {"lora_scale", "motion_prompt", "duration_seconds"}
 
 
 class Template(BaseModel):
@@ -61,6 +68,10 @@ class Template(BaseModel):
     @property
     def required_variables(self) -> list[str]:
         return [name for name, default in self.variables.items() if default is None]
+
+    @property
+    def is_video(self) -> bool:
+        return self.settings.motion_prompt is not None
 
 
 def normalize_name(raw: str) -> str:
@@ -121,6 +132,12 @@ def build_template(
         allowed = ", ".join(TemplateSettings.model_fields)
         problems.append(f"invalid settings ({_first_line(exc)}); allowed keys: {allowed}")
         parsed = TemplateSettings()
+    if parsed.motion_prompt is not None:
+        motion = PLACEHOLDER.sub(lambda m: "{" + m.group(1).lower() + "}", canonical_text(parsed.motion_prompt))
+        strangers = sorted(set(placeholders(motion)) - set(used))
+        if strangers:
+            problems.append(f"the motion prompt uses {strangers}, which the template text does not; use them there")
+        parsed = parsed.model_copy(update={"motion_prompt": motion})
     if problems:
         raise TemplateError(f"Template {name!r} is invalid: " + "; ".join(problems) + ".")
     return Template(
@@ -158,6 +175,13 @@ def render(template: Template, trigger_word: str, values: dict[str, Any] | None 
     filled[TRIGGER] = trigger_word.strip()
     text = PLACEHOLDER.sub(lambda m: filled.get(m.group(1).lower(), m.group(0)), template.template)
     return _tidy(text)
+
+
+def render_motion(template: Template, trigger_word: str, values: dict[str, Any] | None = None) -> str | None:
+    """A video scenario's motion prompt, filled like its text; None for an image template."""
+    if template.settings.motion_prompt is None:
+        return None
+    return render(template.model_copy(update={"template": template.settings.motion_prompt}), trigger_word, values)
 
 
 def _tidy(text: str) -> str:
@@ -206,7 +230,7 @@ def builtin_templates() -> dict[str, Template]:
 # --- the guide's YAML library format -----------------------------------------------------------------------------
 
 GUIDE_KEYS = {"prompt", "guidance_scale", "steps", "num_inference_steps", "description", "variables", "image_size"}
-GUIDE_KEYS |= {"num_images", "lora_scale", "tags", "model", "model_version"}
+GUIDE_KEYS |= {"num_images", "lora_scale", "tags", "model", "model_version", "motion_prompt", "duration_seconds"}
 
 
 def to_guide_entry(template: Template) -> dict[str, Any]:
@@ -221,10 +245,12 @@ def to_guide_entry(template: Template) -> dict[str, Any]:
         entry["description"] = template.description
     if template.variables:
         entry["variables"] = dict(template.variables)
-    for key in ("image_size", "num_images", "lora_scale"):
+    for key in ("image_size", "num_images", "lora_scale", "duration_seconds"):
         value = getattr(settings, key)
         if value is not None:
             entry[key] = value
+    if settings.motion_prompt is not None:
+        entry["motion_prompt"] = guide_text(settings.motion_prompt)
     if template.tags:
         entry["tags"] = list(template.tags)
     if template.model_name:
@@ -256,6 +282,8 @@ def from_guide_entry(name: str, entry: Any) -> Template:
         "image_size": entry.get("image_size"),
         "num_images": entry.get("num_images"),
         "lora_scale": entry.get("lora_scale"),
+        "motion_prompt": entry.get("motion_prompt"),
+        "duration_seconds": entry.get("duration_seconds"),
     }
     return build_template(
         name=name,

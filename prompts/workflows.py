@@ -85,6 +85,36 @@ def create_images_text(model_name: str, scenario: str, count: str, details: str)
 """
 
 
+def make_video_text(model_name: str, motion: str, scenario: str) -> str:
+    videos = sorted(name for name, template in builtin_templates().items() if template.is_video)
+    wanted = scenario.strip().lower().replace("_", "-").replace(" ", "-")
+    if wanted and wanted not in videos:
+        wanted = ""
+    what = (
+        f"the {wanted!r} scenario (its still prompt and motion prompt)"
+        if wanted
+        else f"my motion wish: {motion.strip()!r}"
+        if motion.strip()
+        else f"a motion prompt you ask me for (or one of the video scenarios: {', '.join(videos)})"
+    )
+    scenario_arg = f"scenario={wanted!r}" if wanted else "prompt=<the motion prompt>"
+    return f"""Make a short video of me with my personal model. {_model_line(model_name)} Use {what}.
+
+1. list_models(name=<model>) to check it is registered. If I have no model yet, run the "train_my_model"
+   workflow first: a video of me starts from a still of me.
+2. video(model=<model>, {scenario_arg}, dry_run=true). Tell me the image-to-video endpoint it picked, the clip
+   length, the estimated cost (per second and in total; say so when fal's price is an assumption) and the still
+   prompt. Offer the choices the endpoint's schema allows (duration_seconds, aspect_ratio, resolution) and ask
+   me to confirm. A refusal names its fix (another length, another endpoint, a smaller still): follow it.
+3. After I confirm, the same call without dry_run. It first makes a still with my model's LoRA, then animates
+   it; it answers with a video id at once. Poll video_status(video_id) every 30 s or so until completed; clips
+   take a few minutes. Never call video again for the same clip while one is running: that would pay twice.
+4. Show me the poster-and-strip preview, the duration, fps and resolution, and give me the local file path.
+   If the motion is wrong, reword the motion prompt and animate the same still again with
+   video(generation_id=<the still's generation id>, prompt=...) rather than making a new still.
+"""
+
+
 def register(server: MCPServer) -> None:
     @server.prompt(name="train_my_model", title="Train my model")
     def train_my_model(model_name: str = "", photos_folder: str = "", trigger_word: str = "") -> list[Message]:
@@ -106,3 +136,12 @@ def register(server: MCPServer) -> None:
         """Create images for one scenario (professional-headshot, youtube-thumbnail, book-cover, ...) from the
         prompt library with a personal model."""
         return [UserMessage(create_images_text(model_name, scenario, count, details))]
+
+    @server.prompt(name="make_video_of_me", title="Make a video of me")
+    def make_video_of_me(model_name: str = "", motion: str = "", scenario: str = "") -> list[Message]:
+        """Animate a still of me made with my personal model: pick the endpoint, show the cost, follow the job.
+
+        motion is what should happen ("waves hello"); scenario is a video scenario from the prompt library
+        (video-waving-greeting, video-talking-head-intro).
+        """
+        return [UserMessage(make_video_text(model_name, motion, scenario))]

@@ -22,6 +22,9 @@ ENV_FAL_BASE_URL = "FAL_VIDEO_MCP_FAL_BASE_URL"
 ENV_POLL_MIN = "FAL_VIDEO_MCP_POLL_MIN_SECONDS"
 ENV_POLL_MAX = "FAL_VIDEO_MCP_POLL_MAX_SECONDS"
 ENV_TOOL_WAIT = "FAL_VIDEO_MCP_TOOL_WAIT_SECONDS"
+ENV_DOWNLOAD_DEADLINE = "FAL_VIDEO_MCP_DOWNLOAD_DEADLINE_SECONDS"
+ENV_MAX_DOWNLOAD_MB = "FAL_VIDEO_MCP_MAX_DOWNLOAD_MB"
+ENV_HTTP_TOKEN = "FAL_VIDEO_MCP_HTTP_TOKEN"
 
 MISSING_KEY_HELP = (
     "No fal.ai API key is configured. Create one at https://fal.ai/dashboard/keys and give it to the server "
@@ -56,6 +59,13 @@ class Settings(BaseModel):
     tool_wait_seconds: float = Field(
         default=30.0, gt=0, le=40, description="Longest a tool waits on fal before answering with a job id."
     )
+    download_deadline_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest one generated file's download may take, retries included."
+    )
+    max_download_mb: float = Field(default=2048.0, gt=0, description="Largest file downloaded from fal.")
+    http_token: SecretStr | None = Field(
+        default=None, description="Bearer token the HTTP transport requires (needed to listen beyond loopback)."
+    )
 
     @field_validator("home", "output_dir", mode="after")
     @classmethod
@@ -87,6 +97,9 @@ class Settings(BaseModel):
             (ENV_POLL_MIN, "poll_min_seconds"),
             (ENV_POLL_MAX, "poll_max_seconds"),
             (ENV_TOOL_WAIT, "tool_wait_seconds"),
+            (ENV_DOWNLOAD_DEADLINE, "download_deadline_seconds"),
+            (ENV_MAX_DOWNLOAD_MB, "max_download_mb"),
+            (ENV_HTTP_TOKEN, "http_token"),
         ):
             raw = env.get(name, "").strip()
             if raw:
@@ -99,7 +112,7 @@ class Settings(BaseModel):
             for error in exc.errors():
                 field = str(error["loc"][0]) if error["loc"] else ""
                 name = sources.get(field, field)
-                shown = "(hidden)" if field == "fal_key" else repr(values.get(field))
+                shown = "(hidden)" if field in ("fal_key", "http_token") else repr(values.get(field))
                 problems.append(f"{name}={shown}: {error['msg']}")
             raise ConfigError(
                 "Invalid fal-video-mcp configuration: "
@@ -127,6 +140,10 @@ class Settings(BaseModel):
     @property
     def previews_dir(self) -> Path:
         return self.home / "previews"
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
 
     @property
     def has_fal_key(self) -> bool:

@@ -14,7 +14,7 @@ from mcp import Client
 from server.config import Settings
 from server.storage import Store
 from tests.badinput import Case, case_id, check_case, folder_with, huge_string, write_jpeg
-from tools import registry
+from tools.models import registry
 
 pytestmark = pytest.mark.anyio
 

@@ -11,7 +11,7 @@ from mcp import Client, MCPError
 from server.config import Settings
 from server.storage import Store
 from tests.helpers import call_error, call_ok
-from tools import registry
+from tools.models import registry
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +51,7 @@ async def test_builtins_are_listed_filtered_and_readable(client: Client) -> None
     template = got["template"]
     assert template["name"] == "professional-headshot"
     assert "{trigger}" in template["template"] and template["variables"]["outfit"] == "business attire"
-    assert template["settings"] == {
+    assert {key: value for key, value in template["settings"].items() if value is not None} == {
         "guidance_scale": 3.5,
         "num_inference_steps": 28,
         "image_size": "portrait_4_3",

@@ -9,7 +9,7 @@ from server.config import Settings
 from server.storage import Store
 from tests.helpers import call_error, call_ok
 from tests.test_library import register_model
-from tools import registry
+from tools.models import registry
 
 pytestmark = pytest.mark.anyio
 

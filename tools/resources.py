@@ -14,8 +14,8 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from server.storage import from_json
-from tools import registry
 from tools.common import state_of
+from tools.models import registry
 
 JSON = "application/json"
 

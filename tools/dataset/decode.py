@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from server.images import open_image
 from tools.dataset.pool import MemoryBudget
 
 _HEIF_READY = False
-# What Image.open may try (JPEG includes multi-picture MPO files); nothing else is ever parsed.
-FORMATS = ("JPEG", "PNG", "WEBP", "HEIF", "AVIF")
 DRAFTABLE = ("JPEG", "MPO")  # decoded at 1/2, 1/4 or 1/8 scale straight from the file
 MAX_DECODED_PIXELS = 24_000_000  # what decode hands back; a 1024 px crop never needs more
 MAX_FULL_DECODE_PIXELS = 50_000_000  # PNG, WebP, HEIC, AVIF: decoded whole before any reduction (48 MP phones fit)
@@ -67,7 +66,7 @@ def decode(path: Path, min_short_side: int) -> Decoded:
         size = path.stat().st_size
         if size == 0:
             raise DecodeError("empty file (0 bytes)")
-        img = Image.open(path, formats=_formats())  # never a plugin that runs a program (EPS: Ghostscript)
+        img = open_image(path)
     except DecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -116,15 +115,6 @@ def decode(path: Path, min_short_side: int) -> Decoded:
     except (OSError, SyntaxError, ValueError) as exc:  # truncated data, broken chunks, bad EXIF
         raise DecodeError(f"damaged or truncated file ({exc})") from exc
     return Decoded(pixels, original, width / decoded_w, file_format)
-
-
-@functools.lru_cache(maxsize=1)
-def _formats() -> tuple[str, ...]:
-    """FORMATS this Pillow can open (an older one lacks AVIF)."""
-    from PIL import Image
-
-    Image.init()
-    return tuple(name for name in FORMATS if name in Image.OPEN)
 
 
 def _refuse_oversized(file_format: str | None, width: int, height: int) -> None:

@@ -38,7 +38,7 @@ from tools.dataset.report import build_report
 from tools.dataset.scan import Scan, scan_folder
 from tools.dataset.staging import Staging, remove_stale
 from tools.dataset.text import require_ocr
-from tools.trigger_words import check_trigger_word
+from tools.training.trigger_words import check_trigger_word
 
 MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
 

@@ -1,8 +1,4 @@
-"""prompt_library: tested prompt templates per scenario, rendered for a model's trigger word and run.
-
-Also registers the rest of this family: the quality_matrix tool, the MCP workflow prompts and the read-only
-MCP resources (models, trainings, datasets, templates).
-"""
+"""prompt_library: tested prompt templates per scenario, rendered for a model's trigger word and run."""
 
 from __future__ import annotations
 
@@ -15,15 +11,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from prompts import workflows
 from prompts.loader import Template, TemplateError, build_template, render
 from server.state import AppState
 from server.storage import utc_now
-from tools import matrix, prompt_store, registry, resources
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.generation import GenerationOutput, run_generation
-
-POLLERS: tuple = ()
+from tools.generation.plan import GenerationOutput, run_generation
+from tools.library import prompt_store
+from tools.models import registry
 
 Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
 
@@ -127,9 +121,6 @@ def _model_tie(state: AppState, model: str | None) -> tuple[str | None, int | No
 
 
 def register(server: MCPServer) -> None:
-    matrix.register(server)
-    resources.register(server)
-    workflows.register(server)
 
     @server.tool(**tool_meta("Prompt library", read_only=False, idempotent=False, open_world=True))
     @dedented
@@ -283,7 +274,7 @@ def register(server: MCPServer) -> None:
         # import
         if bool(yaml_text) == bool(path):
             raise ToolError("import needs exactly one of yaml_text (the YAML itself) or path (a .yaml file).")
-        text = yaml_text or _read_text(Path(path or "").expanduser())
+        text = yaml_text or _read_text(Path(path or "").expanduser(), _import_roots(state))
         return with_previews(_import(store, text, overwrite), [])
 
 
@@ -296,12 +287,30 @@ def _requirer(action: str) -> Any:
     return need
 
 
-def _read_text(path: Path) -> str:
-    if not path.is_file():
-        raise ToolError(f"No file at {path}; give the full path of the library YAML, or pass yaml_text.")
-    if path.stat().st_size > 2_000_000:
+def _import_roots(state: AppState) -> tuple[Path, ...]:
+    return (state.settings.home, state.settings.outputs_dir)
+
+
+def _read_text(path: Path, roots: tuple[Path, ...]) -> str:
+    """A library YAML from inside the data or output dir; errors never quote the file."""
+    where = " or ".join(str(root) for root in roots)
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise ToolError(f"No file at {path}; give the full path of the library YAML, or pass yaml_text.") from None
+    if not any(real.is_relative_to(root.resolve()) for root in roots):
+        raise ToolError(
+            f"import reads files only under {where} (e.g. an earlier export). Copy the YAML there, or pass its "
+            "content as yaml_text."
+        )
+    if real.suffix.lower() not in (".yaml", ".yml") or not real.is_file():
+        raise ToolError(f"{path} is not a .yaml/.yml file; import reads only prompt library YAML files.")
+    if real.stat().st_size > 2_000_000:
         raise ToolError(f"{path} is over 2 MB; a prompt library YAML is a few KB. Check the path.")
-    return path.read_text(encoding="utf-8")
+    try:
+        return real.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ToolError(f"{path} is not UTF-8 text, so it is not a prompt library YAML.") from None
 
 
 def _import(store: Any, text: str, overwrite: bool) -> LibraryResult:

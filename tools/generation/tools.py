@@ -1,5 +1,5 @@
 """The generation tools as an agent sees them: execute_custom_model, generation_status, reproduce_generation,
-cost_report, and the endpoint table as a resource. Behaviour lives in tools.generation."""
+and the endpoint table as a resource. Behaviour lives in tools.generation.plan."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 
 from server.previews import thumbnails_within_budget
 from server.state import AppState
-from tools import costs, endpoints
 from tools.common import Progress, state_of, tool_meta, with_previews
-from tools.generation import (
+from tools.generation import endpoints
+from tools.generation.plan import (
     GenerationOutput,
     batch_outputs,
     expand_batch,
@@ -42,14 +42,6 @@ class GenerationResult(BaseModel):
     estimated_cost_usd: float
     previews: int = Field(description="How many thumbnails are attached inline (full files: see files[].path).")
     next_step: str
-
-
-class CostReport(BaseModel):
-    days: int
-    totals: costs.CostTotals
-    by_endpoint: dict[str, float] = Field(description="Estimated spend per fal endpoint in the window.")
-    generations: int = Field(description="Generations recorded in the window.")
-    note: str
 
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
@@ -235,34 +227,6 @@ def register(server: MCPServer) -> None:
         output = await reproduce(state, generation_id, wait_seconds=wait_seconds, progress=Progress(ctx))
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)
-
-    @server.tool(**tool_meta("Cost report", read_only=True, idempotent=True, open_world=False))
-    async def cost_report(
-        ctx: Context[Any],
-        days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
-    ) -> CostReport:
-        """Estimated fal spend from the local ledger: totals per model, per day, per endpoint, and the budget.
-
-        Figures are estimates from the endpoint price table (fal bills the real amount); raw endpoints count
-        under '(none)' in by_model.
-        """
-        state = state_of(ctx)
-        window = (f"-{days} days",)
-        rows = state.store.query(
-            "SELECT endpoint, SUM(amount_usd) AS total FROM cost_ledger WHERE day >= date('now', ?) "
-            "GROUP BY endpoint ORDER BY total DESC",
-            window,
-        )
-        count = state.store.query_one(
-            "SELECT COUNT(*) AS n FROM generations WHERE substr(created_at, 1, 10) >= date('now', ?)", window
-        )
-        return CostReport(
-            days=days,
-            totals=costs.totals(state.settings, state.store, days),
-            by_endpoint={row["endpoint"]: round(row["total"], 4) for row in rows},
-            generations=int(count["n"]) if count else 0,
-            note="Estimates from the endpoint price table; check https://fal.ai/dashboard/usage for billed amounts.",
-        )
 
     @server.resource(
         "fal-video://endpoints",

@@ -19,8 +19,10 @@ from pydantic import BaseModel, Field
 from prompts.loader import Template
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
-from tools import likeness, prompt_store, registry
 from tools.common import ProgressFn
+from tools.library import prompt_store
+from tools.models import registry
+from tools.quality import likeness
 
 MAX_CELLS = 48
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
@@ -79,7 +81,7 @@ async def start(
     wait_seconds: float,
     progress: ProgressFn,
 ) -> tuple[SuiteReport, list[bytes]]:
-    from tools.library import render_for
+    from tools.library.tools import render_for
 
     store = state.store
     first = registry.resolve(store, model)
@@ -170,8 +172,8 @@ async def _submit_waiting(
     On the first call a refusal of the very first image (bad input, budget) deletes the suite and raises, so
     nothing half-made is left behind. After the first image the remaining cost is checked against the budget.
     """
-    from tools.costs import check_budget
-    from tools.generation import run_generation
+    from server.costs import check_budget
+    from tools.generation.plan import run_generation
 
     store = state.store
     waiting = store.query(
@@ -239,7 +241,7 @@ async def status(
     suite = store.query_one("SELECT * FROM test_suites WHERE id = ?", (suite_id,))
     if suite is None:
         raise ToolError(f"No test suite {suite_id!r}; run_suite returns the suite_id to pass here.")
-    from tools.generation import generation_status
+    from tools.generation.plan import generation_status
 
     deadline = time.monotonic() + wait_seconds
     # submitting gets most of the budget; polling what was submitted gets the rest
@@ -380,7 +382,7 @@ async def _score_likeness(state: AppState, report: SuiteReport) -> None:
     if not likeness.available():
         report.warnings.append(likeness.ENABLE_HINT)
         return
-    from tools.matrix import score_generations
+    from tools.quality.tools import score_generations
 
     ids = [c.generation_id for c in report.cells if c.status == "completed" and c.generation_id]
     try:

@@ -7,6 +7,7 @@ deleted. Import/export use the guide's YAML format (`name: {prompt, guidance_sca
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -139,7 +140,7 @@ def parse_import(text: str) -> list[Template]:
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ToolError(f"The library file is not valid YAML: {exc}") from exc
+        raise ToolError(f"The library file is not valid YAML ({_yaml_problem(exc)}).") from None
     if not isinstance(document, dict) or not document:
         raise ToolError(
             "The library YAML must be a mapping of name → {prompt, guidance_scale, steps}, e.g.\n"
@@ -159,6 +160,13 @@ def parse_import(text: str) -> list[Template]:
     if duplicates:
         raise ToolError(f"Nothing was imported: entries {duplicates} name the same template after normalising.")
     return parsed
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """Where and what kind of YAML error, without quoting the text (which may be any file's secrets)."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = re.sub(r"'[^']*'|\"[^\"]*\"", "…", str(getattr(exc, "problem", "") or "syntax error"))
+    return f"line {mark.line + 1}, column {mark.column + 1}: {problem}" if mark is not None else problem
 
 
 def same_content(a: Template, b: Template) -> bool:

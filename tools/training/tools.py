@@ -11,15 +11,12 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from tools import training_jobs as jobs
+from server.costs import check_budget
 from tools.common import Progress, dedented, state_of, tool_meta
-from tools.costs import check_budget
-from tools.trainers import DEFAULT_PRESET, docs_table, get_preset
-from tools.training_jobs import TrainingRun
-from tools.training_request import build_plan, precheck
-
-POLLERS: tuple = (jobs.poll_due_trainings,)
-
+from tools.training import job as jobs
+from tools.training.job import TrainingRun
+from tools.training.request import build_plan, precheck
+from tools.training.trainers import DEFAULT_PRESET, docs_table, get_preset
 
 MAX_WAIT_SECONDS = 30.0
 

@@ -14,9 +14,9 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ToolError
 
 from server.storage import to_json
-from tools.registry import validate_model_name
-from tools.trainers import TrainerPreset
-from tools.trigger_words import check_trigger_word
+from tools.models.registry import validate_model_name
+from tools.training.trainers import TrainerPreset
+from tools.training.trigger_words import check_trigger_word
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MAX_CONCEPTS = 10

@@ -14,8 +14,8 @@ from pydantic import BaseModel, Field
 
 from prompts.loader import TemplateError, normalize_name
 from server.storage import Store, new_id, utc_now
-from tools import registry
 from tools.common import slugify
+from tools.models import registry
 
 
 class Evaluation(BaseModel):

@@ -13,10 +13,11 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from server.state import AppState
-from tools import likeness, registry, scores, suite
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.scores import Comparison, Evaluation, MatrixRow
-from tools.suite import SuiteReport
+from tools.models import registry
+from tools.quality import likeness, scores, suite
+from tools.quality.scores import Comparison, Evaluation, MatrixRow
+from tools.quality.suite import SuiteReport
 
 Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
 
@@ -49,7 +50,7 @@ async def score_generations(
 ) -> list[GenerationLikeness]:
     """Likeness of each generation's first image vs. its model version's training photos (or given photos)."""
     likeness.require()
-    from tools.generation import generation_status
+    from tools.generation.plan import generation_status
 
     store = state.store
     given = [Path(p).expanduser() for p in reference_photos or []]

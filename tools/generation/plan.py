@@ -19,13 +19,14 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.costs import check_budget, record_cost
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
-from tools import endpoints, outputs, registry
 from tools.common import ProgressFn
-from tools.costs import check_budget, record_cost
-from tools.registry import ModelVersion
+from tools.generation import endpoints, outputs
+from tools.models import registry
+from tools.models.registry import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -891,12 +892,3 @@ async def _poll_one(state: AppState, row: dict[str, Any]) -> None:
     else:
         _record_status(state, row["id"], status)
         _backoff(state, row)
-
-
-POLLERS: tuple = (poll_generations,)
-
-
-def register(server: Any) -> None:
-    from tools.generation_tools import register as register_tools
-
-    register_tools(server)
