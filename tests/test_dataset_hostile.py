@@ -12,11 +12,9 @@ import contextlib
 import hashlib
 import os
 import signal
-import struct
 import subprocess
 import sys
 import zipfile
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ import anyio
 import pytest
 from mcp import Client
 
+from bench.memory import bomb_png
 from server.config import Settings
 from server.storage import Store
 from tests.fake_fal import FakeFal
@@ -264,19 +263,6 @@ def _zombie(pid_file: Path) -> bool:
 
 
 # -- memory bombs -----------------------------------------------------------------------------------------------
-
-
-def bomb_png(path: Path, width: int, height: int) -> None:
-    """A solid RGB PNG of any size in a few hundred KB, written row by row (never held in memory)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    deflate = zlib.compressobj(1)
-    row = bytes(1 + 3 * width)  # filter byte + black pixels
-    body = b"".join(deflate.compress(row) for _ in range(height)) + deflate.flush()
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
 
 
 def _peak_rss_mb(pid: int) -> float:
