@@ -265,7 +265,7 @@ def _finish(
         image = images_dir / names[r.rel]
         shutil.move(str(r.prepared), image)
         caption = image.with_suffix(".txt")
-        caption.write_text(r.caption + "\n", encoding="utf-8")
+        caption.write_text(f"{r.caption}\n", encoding="utf-8")
         members += [image, caption]
     staged_zip = staging / "dataset.zip"
     zip_sha = write_zip(staged_zip, members)
