@@ -16,7 +16,7 @@ async def test_make_video_of_me_prompt(client: Client) -> None:
     got = await client.get_prompt("make_video_of_me", {"model_name": "sid", "scenario": "Video Waving Greeting"})
     text = got.messages[0].content.text
     assert "video(start=<model>, scenario='video-waving-greeting', dry_run=true)" in text
-    assert "video_status(video_id)" in text and "cost" in text
+    assert "video(video_id=..., wait_seconds=30)" in text and "cost" in text
     wish = await client.get_prompt("make_video_of_me", {"motion": "waves hello"})
     assert "my motion wish: 'waves hello'" in wish.messages[0].content.text
     with pytest.raises(MCPError, match="not a video scenario; the video scenarios: video-talking-head-intro"):
