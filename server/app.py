@@ -10,6 +10,7 @@ import anyio
 from mcp.server import MCPServer
 
 from server import __version__
+from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
 from server.state import AppState
@@ -50,7 +51,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         for family in TOOL_FAMILIES:
             for poller in family.POLLERS:
                 watcher.add(poller)
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher)
+        catalog = Catalog(active)  # loads its snapshot on first use, not here
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, catalog=catalog)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
@@ -61,6 +63,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                     background.cancel_scope.cancel()
         finally:
             await fal.aclose()
+            catalog.close()
             store.close()
 
     server = MCPServer(
