@@ -152,8 +152,8 @@ def resolve_learning_rate(trainer: TrainerProfile, learning_rate: float | None) 
         advice_low, advice_high = default / 5, default * 5
         if learning_rate < advice_low:
             warnings.append(
-                f"learning_rate={learning_rate:g} is very low, far below {trainer.alias}'s default {default:g}: the model may "
-                "barely learn the face in the given steps."
+                f"learning_rate={learning_rate:g} is very low, far below {trainer.alias}'s default {default:g}: the "
+                "model may barely learn the face in the given steps."
             )
         elif learning_rate > advice_high:
             warnings.append(
