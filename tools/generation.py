@@ -129,7 +129,7 @@ async def plan_generation(
     warnings: list[str] = []
     catalog = state.catalog
     # A catalogued endpoint id always means that endpoint, even if a model happens to share its last segment.
-    requested_entry = await catalog.lookup(requested) if "/" in requested and "@" not in requested else None
+    requested_entry = await catalog.lookup_priced(requested) if "/" in requested and "@" not in requested else None
     model = None if requested_entry is not None else registry.find(state.store, requested)
     if model is None and "/" not in requested:  # fal ids are owner/alias[/path]: this can only mean a model name
         registry.resolve(state.store, requested)
@@ -267,7 +267,7 @@ async def _model_target(
     if variant and params.get("image_url"):
         target = variant
         warnings.append(f"image_url given: using {target} (image to image) with {model.model_name}'s LoRA.")
-    entry = await state.catalog.lookup(target)
+    entry = await state.catalog.lookup_priced(target)
     if entry is not None and not requests.accepts_loras(entry):
         raise InvalidInput(
             f"{model.model_name} v{model.version} is registered with base endpoint {target}, whose schema has no "

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from server.catalog import CatalogEntry
 from server.catalog.requests import media_kind
 from server.errors import InvalidInput
@@ -57,6 +55,8 @@ def _sniff(path: Path) -> str | None:
         return "audio"
     if len(head) > 9 and int.from_bytes(head[:8], "little") < 100_000_000 and head[8:9] == b"{":
         return "lora"  # safetensors: 8-byte header length, then a JSON header
+    from PIL import Image  # on first use: Pillow is not needed to start the server
+
     try:
         with Image.open(path, formats=IMAGE_FORMATS):  # reads the header only: no decoding of a hostile file
             return "image"

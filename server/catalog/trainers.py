@@ -149,7 +149,7 @@ def profile(entry: CatalogEntry, inference: list[CatalogEntry | None]) -> Traine
     rate_schema = props.get("learning_rate")
     rate_default = float(rate_schema["default"]) if rate_schema and "default" in rate_schema else None
     rate_range = _range(rate_schema, 1e-7, 1.0) if rate_schema else None
-    person = {name: True for name in FACE_FLAGS if props.get(name, {}).get("type") == "boolean"}
+    person: dict[str, Any] = {name: True for name in FACE_FLAGS if props.get(name, {}).get("type") == "boolean"}
     if "multiresolution_training" in props:
         person["multiresolution_training"] = True
     style: dict[str, Any] | None = None
