@@ -3,6 +3,7 @@
 A template is text with a `{trigger}` placeholder (the model's trigger word) and named variables such as
 `{outfit}`; `variables` maps each variable to its default (None = the caller must give a value).
 The guide's `[trigger]` spelling is accepted on input and stored as `{trigger}` — one canonical form.
+A video scenario also has `settings.motion_prompt`: the template makes the still, the motion prompt animates it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _GUIDE_TRIGGER = re.compile(r"\[trigger\]", re.IGNORECASE)
 _NAME_SEPARATORS = re.compile(r"[\s_]+")
+# Faces are taller than wide: fal's FLUX endpoints default to landscape_4_3, which crops a headshot badly.
+_PORTRAIT_SCENARIO = re.compile(r"headshot|profile|portrait|avatar")
+PORTRAIT_SIZE = "portrait_4_3"
 
 
 class TemplateError(ValueError):
@@ -36,10 +40,16 @@ class TemplateSettings(BaseModel):
     )
     num_images: int | None = Field(default=None, ge=1, le=8)
     lora_scale: float | None = Field(default=None, ge=0, le=4)
+    # A video scenario: the template makes the still, this motion prompt animates it ({trigger} allowed).
+    motion_prompt: str | None = Field(default=None, min_length=3, max_length=2000)
+    duration_seconds: float | None = Field(default=None, gt=0, le=60)
 
     def as_input(self) -> dict[str, Any]:
-        """The settings that go into an inference request (lora_scale travels separately)."""
-        return {k: v for k, v in self.model_dump(exclude={"lora_scale"}).items() if v is not None}
+        """The settings that go into an image inference request (the LoRA scale and video settings travel apart)."""
+        return {k: v for k, v in self.model_dump(exclude=_NOT_IMAGE_INPUT).items() if v is not None}
+
+
+_NOT_IMAGE_INPUT = {"lora_scale", "motion_prompt", "duration_seconds"}
 
 
 class Template(BaseModel):
@@ -61,6 +71,10 @@ class Template(BaseModel):
     @property
     def required_variables(self) -> list[str]:
         return [name for name, default in self.variables.items() if default is None]
+
+    @property
+    def is_video(self) -> bool:
+        return self.settings.motion_prompt is not None
 
 
 def normalize_name(raw: str) -> str:
@@ -106,7 +120,10 @@ def build_template(
     if not text:
         problems.append("the template text is empty")
     if "{" + TRIGGER + "}" not in PLACEHOLDER.sub(lambda m: "{" + m.group(1).lower() + "}", text):
-        problems.append("it must contain {trigger} (or [trigger]) where the model's trigger word goes")
+        problems.append(
+            "it must contain {trigger} (or [trigger]) where the model's trigger word goes; a prompt written with "
+            "the word itself (e.g. SIDAI) is converted when the import is given model=<model> or trigger_word=SIDAI"
+        )
     text = PLACEHOLDER.sub(lambda m: "{" + m.group(1).lower() + "}", text)
     used = placeholders(text)
     declared = {str(k).lower(): (None if v is None else str(v)) for k, v in (variables or {}).items()}
@@ -121,10 +138,19 @@ def build_template(
         allowed = ", ".join(TemplateSettings.model_fields)
         problems.append(f"invalid settings ({_first_line(exc)}); allowed keys: {allowed}")
         parsed = TemplateSettings()
+    if parsed.motion_prompt is not None:
+        motion = PLACEHOLDER.sub(lambda m: "{" + m.group(1).lower() + "}", canonical_text(parsed.motion_prompt))
+        strangers = sorted(set(placeholders(motion)) - set(used))
+        if strangers:
+            problems.append(f"the motion prompt uses {strangers}, which the template text does not; use them there")
+        parsed = parsed.model_copy(update={"motion_prompt": motion})
     if problems:
         raise TemplateError(f"Template {name!r} is invalid: " + "; ".join(problems) + ".")
+    name = normalize_name(name)
+    if parsed.image_size is None and _PORTRAIT_SCENARIO.search(name):
+        parsed = parsed.model_copy(update={"image_size": PORTRAIT_SIZE})
     return Template(
-        name=normalize_name(name),
+        name=name,
         description=description.strip(),
         template=text,
         variables={var: declared.get(var) for var in used},
@@ -158,6 +184,13 @@ def render(template: Template, trigger_word: str, values: dict[str, Any] | None 
     filled[TRIGGER] = trigger_word.strip()
     text = PLACEHOLDER.sub(lambda m: filled.get(m.group(1).lower(), m.group(0)), template.template)
     return _tidy(text)
+
+
+def render_motion(template: Template, trigger_word: str, values: dict[str, Any] | None = None) -> str | None:
+    """A video scenario's motion prompt, filled like its text; None for an image template."""
+    if template.settings.motion_prompt is None:
+        return None
+    return render(template.model_copy(update={"template": template.settings.motion_prompt}), trigger_word, values)
 
 
 def _tidy(text: str) -> str:
@@ -206,12 +239,16 @@ def builtin_templates() -> dict[str, Template]:
 # --- the guide's YAML library format -----------------------------------------------------------------------------
 
 GUIDE_KEYS = {"prompt", "guidance_scale", "steps", "num_inference_steps", "description", "variables", "image_size"}
-GUIDE_KEYS |= {"num_images", "lora_scale", "tags", "model", "model_version"}
+GUIDE_KEYS |= {"num_images", "lora_scale", "tags", "model", "model_version", "motion_prompt", "duration_seconds"}
 
 
-def to_guide_entry(template: Template) -> dict[str, Any]:
-    """`name: {prompt, guidance_scale, steps, ...}` — the guide's keys first, our extras after."""
-    entry: dict[str, Any] = {"prompt": guide_text(template.template)}
+def to_guide_entry(template: Template, trigger_word: str | None = None) -> dict[str, Any]:
+    """`name: {prompt, guidance_scale, steps, ...}` — the guide's keys first, our extras after.
+
+    With a trigger word the prompt carries it in place of the placeholder, as the guide writes prompts.
+    """
+    text = template.template.replace("{" + TRIGGER + "}", trigger_word.strip()) if trigger_word else None
+    entry: dict[str, Any] = {"prompt": text or guide_text(template.template)}
     settings = template.settings
     if settings.guidance_scale is not None:
         entry["guidance_scale"] = settings.guidance_scale
@@ -221,10 +258,12 @@ def to_guide_entry(template: Template) -> dict[str, Any]:
         entry["description"] = template.description
     if template.variables:
         entry["variables"] = dict(template.variables)
-    for key in ("image_size", "num_images", "lora_scale"):
+    for key in ("image_size", "num_images", "lora_scale", "duration_seconds"):
         value = getattr(settings, key)
         if value is not None:
             entry[key] = value
+    if settings.motion_prompt is not None:
+        entry["motion_prompt"] = guide_text(settings.motion_prompt)
     if template.tags:
         entry["tags"] = list(template.tags)
     if template.model_name:
@@ -239,7 +278,18 @@ def guide_text(text: str) -> str:
     return text.replace("{" + TRIGGER + "}", "[trigger]")
 
 
-def from_guide_entry(name: str, entry: Any) -> Template:
+def with_placeholder(text: str, trigger_word: str | None) -> str:
+    """A prompt written with the trigger word itself (the guide's "Photo of SIDAI, ...") gets `{trigger}` there.
+
+    Text that already has a placeholder is left alone; so is text without the word (build_template reports it).
+    """
+    if not trigger_word or "{" + TRIGGER + "}" in canonical_text(text).lower():
+        return text
+    word = re.compile(rf"(?<![A-Za-z0-9_-]){re.escape(trigger_word.strip())}(?![A-Za-z0-9_-])", re.IGNORECASE)
+    return word.sub("{" + TRIGGER + "}", text)
+
+
+def from_guide_entry(name: str, entry: Any, trigger_word: str | None = None) -> Template:
     if isinstance(entry, str):
         entry = {"prompt": entry}
     if not isinstance(entry, dict):
@@ -256,10 +306,12 @@ def from_guide_entry(name: str, entry: Any) -> Template:
         "image_size": entry.get("image_size"),
         "num_images": entry.get("num_images"),
         "lora_scale": entry.get("lora_scale"),
+        "motion_prompt": entry.get("motion_prompt"),
+        "duration_seconds": entry.get("duration_seconds"),
     }
     return build_template(
         name=name,
-        template=entry["prompt"],
+        template=with_placeholder(entry["prompt"], trigger_word),
         description=str(entry.get("description") or ""),
         variables=entry.get("variables"),
         settings={k: v for k, v in settings.items() if v is not None},

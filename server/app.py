@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio
 from mcp.server import MCPServer
 
+from prompts import workflows
 from server import __version__
 from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
@@ -16,11 +17,33 @@ from server.fal_gateway import FalGateway
 from server.state import AppState
 from server.storage import Store
 from server.watcher import Watcher
-from tools import dataset, generation, library, models, training
+from tools import resources
+from tools.costs import tools as costs_tools
+from tools.dataset import tools as dataset_tools
+from tools.generation import tools as generation_tools
+from tools.generation.plan import poll_generations
+from tools.library import tools as library_tools
+from tools.models import tools as models_tools
+from tools.quality import tools as quality_tools
+from tools.surface import AgentSurface
+from tools.training import tools as training_tools
+from tools.training.job import poll_due_trainings
 
 log = logging.getLogger(__name__)
 
-TOOL_FAMILIES = (dataset, training, models, generation, library)
+# Everything the server offers, in one list: each tool family's MCP surface, the resources, the MCP prompts.
+REGISTRATIONS = (
+    dataset_tools,
+    training_tools,
+    models_tools,
+    generation_tools,
+    costs_tools,
+    library_tools,
+    quality_tools,
+    resources,
+    workflows,
+)
+BACKGROUND_POLLERS = (poll_due_trainings, poll_generations)
 
 INSTRUCTIONS = """\
 Personal image models on fal.ai, end to end:
@@ -48,9 +71,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         store = Store(active.db_path)
         fal = FalGateway(active)
         watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
-        for family in TOOL_FAMILIES:
-            for poller in family.POLLERS:
-                watcher.add(poller)
+        for poller in BACKGROUND_POLLERS:
+            watcher.add(poller)
         catalog = Catalog(active)  # loads its snapshot on first use, not here
         state = AppState(settings=active, store=store, fal=fal, watcher=watcher, catalog=catalog)
         try:
@@ -74,6 +96,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
     )
-    for family in TOOL_FAMILIES:
-        family.register(server)
+    for surface in REGISTRATIONS:
+        surface.register(server)
+    server.middleware.append(AgentSurface(server, resources.LISTED_COLLECTIONS))
     return server

@@ -18,9 +18,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--transport", choices=("stdio", "streamable-http"), default="stdio", help="MCP transport (default stdio)."
     )
-    parser.add_argument("--host", default="127.0.0.1", help="Bind address for streamable-http.")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="Bind address for streamable-http (default 127.0.0.1; any other needs FAL_VIDEO_MCP_HTTP_TOKEN).",
+    )
     parser.add_argument("--port", type=int, default=8000, help="Port for streamable-http.")
-    parser.add_argument("--log-level", default="WARNING", help="Log level for stderr (default WARNING).")
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="Also accept this Host header (streamable-http; repeatable; 'name:*' for any port).",
+    )
+    parser.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="Also accept this browser Origin, e.g. https://app.example (streamable-http; repeatable).",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="Level for every logger, uvicorn's included; logs go to stderr (default WARNING).",
+    )
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="Run the MCP server (the default).")
     check = commands.add_parser(
@@ -50,18 +74,42 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     if args.command in (None, "serve"):
-        from server.app import create_server
-
-        server = create_server()
         if args.transport == "stdio":
-            server.run("stdio")
+            from server.app import create_server
+
+            create_server().run("stdio")
         else:
-            server.run("streamable-http", host=args.host, port=args.port)
+            _serve_http(args)
         return
     if args.command == "check-dataset":
         from server.check_dataset import run_check
 
         raise SystemExit(run_check(args))
     parser.error(f"unknown command {args.command!r}")
+
+
+def _serve_http(args: argparse.Namespace) -> None:
+    from server.config import ConfigError, Settings
+    from server.http_transport import check_bind, serve
+
+    try:
+        settings = Settings.from_env()
+        token = settings.http_token.get_secret_value() if settings.http_token else None
+        check_bind(args.host, token)  # before the server and its tools are imported
+
+        from server.app import create_server
+
+        serve(
+            create_server(settings),
+            host=args.host,
+            port=args.port,
+            token=token,
+            log_level=args.log_level,
+            extra_hosts=args.allowed_host,
+            extra_origins=args.allowed_origin,
+        )
+    except ConfigError as exc:
+        print(f"fal-video-mcp: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -6,6 +6,7 @@ Nothing else in the project reads `os.environ` for its own settings.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -22,12 +23,25 @@ ENV_FAL_BASE_URL = "FAL_VIDEO_MCP_FAL_BASE_URL"
 ENV_POLL_MIN = "FAL_VIDEO_MCP_POLL_MIN_SECONDS"
 ENV_POLL_MAX = "FAL_VIDEO_MCP_POLL_MAX_SECONDS"
 ENV_TOOL_WAIT = "FAL_VIDEO_MCP_TOOL_WAIT_SECONDS"
+ENV_DOWNLOAD_DEADLINE = "FAL_VIDEO_MCP_DOWNLOAD_DEADLINE_SECONDS"
+ENV_MAX_DOWNLOAD_MB = "FAL_VIDEO_MCP_MAX_DOWNLOAD_MB"
+ENV_HTTP_TOKEN = "FAL_VIDEO_MCP_HTTP_TOKEN"
 
 MISSING_KEY_HELP = (
     "No fal.ai API key is configured. Create one at https://fal.ai/dashboard/keys and give it to the server "
     'as the FAL_KEY environment variable (in the "env" block of your MCP host\'s config, e.g. mcp.json or '
-    "claude_desktop_config.json), or as FAL_KEY_ID and FAL_KEY_SECRET; then restart the server."
+    "claude_desktop_config.json), or as FAL_KEY_ID and FAL_KEY_SECRET; then restart the server. A literal "
+    "${FAL_KEY} counts as no key: the host found no FAL_KEY in its own environment to put there."
 )
+
+# A host that finds no variable to expand passes the `${NAME}` text through unchanged (Claude Code does).
+_UNEXPANDED = re.compile(r"^\$\{[^}]*\}$")
+
+
+def usable_secret(raw: str | None) -> str:
+    """The value stripped, or "" when it is empty or still an unexpanded `${...}` reference."""
+    value = (raw or "").strip()
+    return "" if _UNEXPANDED.match(value) else value
 
 
 class ConfigError(ValueError):
@@ -56,6 +70,20 @@ class Settings(BaseModel):
     tool_wait_seconds: float = Field(
         default=30.0, gt=0, le=40, description="Longest a tool waits on fal before answering with a job id."
     )
+    download_deadline_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Longest one generated file's download may take, retries included."
+    )
+    max_download_mb: float = Field(default=2048.0, gt=0, description="Largest file downloaded from fal.")
+    http_token: SecretStr | None = Field(
+        default=None, description="Bearer token the HTTP transport requires (needed to listen beyond loopback)."
+    )
+
+    @field_validator("fal_key", mode="before")
+    @classmethod
+    def _missing_when_unusable(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return usable_secret(value) or None if isinstance(value, str) else value
 
     @field_validator("home", "output_dir", mode="after")
     @classmethod
@@ -72,8 +100,8 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         sources: dict[str, str] = {}
-        key = env.get("FAL_KEY", "").strip()
-        key_id, key_secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
+        key = usable_secret(env.get("FAL_KEY"))
+        key_id, key_secret = usable_secret(env.get("FAL_KEY_ID")), usable_secret(env.get("FAL_KEY_SECRET"))
         if key:
             values["fal_key"] = key
         elif key_id and key_secret:
@@ -87,6 +115,9 @@ class Settings(BaseModel):
             (ENV_POLL_MIN, "poll_min_seconds"),
             (ENV_POLL_MAX, "poll_max_seconds"),
             (ENV_TOOL_WAIT, "tool_wait_seconds"),
+            (ENV_DOWNLOAD_DEADLINE, "download_deadline_seconds"),
+            (ENV_MAX_DOWNLOAD_MB, "max_download_mb"),
+            (ENV_HTTP_TOKEN, "http_token"),
         ):
             raw = env.get(name, "").strip()
             if raw:
@@ -99,7 +130,7 @@ class Settings(BaseModel):
             for error in exc.errors():
                 field = str(error["loc"][0]) if error["loc"] else ""
                 name = sources.get(field, field)
-                shown = "(hidden)" if field == "fal_key" else repr(values.get(field))
+                shown = "(hidden)" if field in ("fal_key", "http_token") else repr(values.get(field))
                 problems.append(f"{name}={shown}: {error['msg']}")
             raise ConfigError(
                 "Invalid fal-video-mcp configuration: "
@@ -127,6 +158,10 @@ class Settings(BaseModel):
     @property
     def previews_dir(self) -> Path:
         return self.home / "previews"
+
+    @property
+    def max_download_bytes(self) -> int:
+        return int(self.max_download_mb * 1024 * 1024)
 
     @property
     def has_fal_key(self) -> bool:

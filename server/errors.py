@@ -24,3 +24,10 @@ class InvalidInput(UserError):
 
 class BudgetExceeded(UserError):
     """A paid call refused by a cost cap before anything was sent to fal."""
+
+
+class DiskFull(UserError, OSError):
+    """A write the file system refused for lack of room; the message names the folder and the space left.
+
+    Also an OSError, so code that already handles failed writes keeps handling it.
+    """

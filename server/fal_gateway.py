@@ -12,6 +12,8 @@ import hashlib
 import logging
 import os
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -21,6 +23,8 @@ import anyio
 import httpx
 
 from server.config import MISSING_KEY_HELP, Settings
+from server.disk import disk_full, is_out_of_room
+from server.fal_hosts import is_fal_media, may_carry_key
 from server.storage import Store, utc_now
 
 if TYPE_CHECKING:  # fal_client is imported on first use: it is not needed to start the server
@@ -32,7 +36,7 @@ JobState = Literal["queued", "running", "completed"]
 
 DOWNLOAD_ATTEMPTS = 4
 DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
-DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
+MAX_REDIRECTS = 5
 # fal-client gives each status/cancel request 120 s and retries timeouts up to 10 times: a stalled connection
 # could hold a poll (and the background watcher behind it) for many minutes. Polls are idempotent, so we cut
 # them off here and the next tick tries again.
@@ -173,13 +177,15 @@ class FalGateway:
     def client(self) -> fal_client.AsyncClient:
         self.require_key()
         if self._client is None:
-            self._client = _submit_safe_client_class()(key=self._key)
+            client: Any = _submit_safe_client_class()(key=self._key)
+            client.fal_base_url = self._settings.fal_base_url
+            self._client = client
         return self._client
 
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=True)
+            self._http = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=False)
         return self._http
 
     async def aclose(self) -> None:
@@ -379,22 +385,57 @@ class FalGateway:
         )
         return url, True
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES) -> Download:
+    async def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        max_bytes: int | None = None,
+        deadline_seconds: float | None = None,
+    ) -> Download:
         """Fetch a fal file URL (or a data: URI from sync mode) to `dest`, atomically, with retries.
 
-        A partial download never replaces `dest`: bytes go to a temporary file that is renamed only once
-        complete and of the announced length.
+        Only https URLs on fal's media hosts (or the configured base URL) are fetched, redirects included.
+        Every attempt together must finish within `deadline_seconds` (default: the download deadline setting)
+        and the file must not exceed `max_bytes` (default: the size cap setting): a trickling or endless answer
+        cannot hold the caller. A partial download never replaces `dest`: bytes go to a temporary file that is
+        renamed only once complete and of the announced length.
         """
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if url.startswith("data:"):
-            payload, content_type = _decode_data_uri(url)
-            if len(payload) > max_bytes:
-                raise FalError(f"Inline file is {len(payload)} bytes, over the {max_bytes} byte limit.")
-            await anyio.to_thread.run_sync(_write_atomic, dest, payload)
-            return Download(dest, hashlib.sha256(payload).hexdigest(), len(payload), content_type)
-        scheme = urlparse(url).scheme
-        if scheme not in ("http", "https"):
-            raise FalError(f"Refusing to download {url!r}: only http(s) and data: URLs are fetched.")
+        limit = self._settings.max_download_bytes if max_bytes is None else max_bytes
+        deadline = self._settings.download_deadline_seconds if deadline_seconds is None else deadline_seconds
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if url.startswith("data:"):
+                if len(url) > limit * 4 // 3 + 1024:
+                    raise FalError(f"Inline file is over the {limit} byte limit; it was not saved.")
+                payload, content_type = _decode_data_uri(url)
+                if len(payload) > limit:
+                    raise FalError(f"Inline file is {len(payload)} bytes, over the {limit} byte limit.")
+                await anyio.to_thread.run_sync(_write_atomic, dest, payload)
+                return Download(dest, hashlib.sha256(payload).hexdigest(), len(payload), content_type)
+            self._check_media_url(url, url)
+            with anyio.fail_after(deadline):
+                return await self._download_with_retries(url, dest, limit)
+        except TimeoutError as exc:
+            raise FalError(
+                f"The download of {url} did not finish within {deadline:.0f} s (the per-file deadline), so it was "
+                "stopped and nothing was kept. fal or the network is slow; it is tried again later.",
+                retryable=True,
+            ) from exc
+        except OSError as exc:
+            if is_out_of_room(exc):
+                raise disk_full(exc, dest.parent, f"save {dest.name}") from exc
+            raise
+
+    def _check_media_url(self, url: str, original: str) -> None:
+        if not is_fal_media(url, self._settings.fal_base_url):
+            via = "" if url == original else f" (a redirect from {original})"
+            raise FalError(
+                f"Refusing to download {url[:300]}{via}: result files are fetched only over https from fal's media "
+                "hosts (*.fal.media, fal's storage buckets). The result may not come from fal; nothing was fetched."
+            )
+
+    async def _download_with_retries(self, url: str, dest: Path, max_bytes: int) -> Download:
         last: BaseException | None = None
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             try:
@@ -402,6 +443,8 @@ class FalGateway:
             except FalError:
                 raise
             except (httpx.HTTPError, OSError) as exc:
+                if is_out_of_room(exc):
+                    raise
                 last = exc
                 retryable = not isinstance(exc, httpx.HTTPStatusError) or exc.response.status_code in (
                     408,
@@ -421,12 +464,31 @@ class FalGateway:
             )
         raise self._explain(last or RuntimeError("download failed"), f"download {url}")
 
+    @asynccontextmanager
+    async def _open_checked(self, url: str) -> AsyncIterator[httpx.Response]:
+        """GET `url`, following at most MAX_REDIRECTS redirects, each target checked like the URL itself."""
+        target = httpx.URL(url)
+        for _ in range(MAX_REDIRECTS + 1):
+            request = self.http.build_request("GET", target)
+            response = await self.http.send(request, stream=True)
+            if not response.is_redirect:
+                try:
+                    yield response
+                finally:
+                    await response.aclose()
+                return
+            location = response.headers.get("location", "")
+            await response.aclose()
+            target = target.join(location)
+            self._check_media_url(str(target), url)
+        raise FalError(f"{url} redirected more than {MAX_REDIRECTS} times; nothing was fetched.")
+
     async def _download_once(self, url: str, dest: Path, max_bytes: int) -> Download:
         tmp = dest.with_name(dest.name + ".part")
         digest = hashlib.sha256()
         size = 0
         try:
-            async with self.http.stream("GET", url) as response:
+            async with self._open_checked(url) as response:
                 response.raise_for_status()
                 announced = response.headers.get("content-length")
                 if announced is not None and int(announced) > max_bytes:
@@ -464,6 +526,28 @@ class AmbiguousSubmission(Exception):
         super().__init__(reason)
         self.reason = reason
         self.status_code = status_code
+
+
+class _FalOnlyKeyTransport(httpx.AsyncBaseTransport):
+    """Drops the `Authorization` header from any request to a host that is not fal's.
+
+    fal-client sends every request of its shared client with the key, including the PUT to the `upload_url`
+    that fal's storage fallback answers with (a signed URL on another host). Whatever an answer names, the key
+    only goes to fal's own hosts.
+    """
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, base_url: str | None) -> None:
+        self._inner = inner
+        self._base_url = base_url
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if "authorization" in request.headers and not may_carry_key(request.url, self._base_url):
+            del request.headers["authorization"]
+            log.info("sent %s %s without the API key: not a fal host", request.method, request.url.host)
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 class _SubmitGuardTransport(httpx.AsyncBaseTransport):
@@ -515,6 +599,8 @@ def _submit_safe_client_class() -> type:
         import fal_client.client as fc
 
         class SubmitSafeAsyncClient(fal_client.AsyncClient):
+            fal_base_url: str | None = None  # the configured test base URL: it counts as a fal host
+
             @property
             def _client(self) -> Any:  # fal-client awaits `self._client`
                 return self._guarded_http()
@@ -528,8 +614,9 @@ def _submit_safe_client_class() -> type:
                 if cached is None:
                     # fal-client's own transport (falls back to backup domains); plain httpx if a release drops it
                     inner = getattr(fc, "AsyncBackupDomainTransport", httpx.AsyncHTTPTransport)()
+                    keyed = _FalOnlyKeyTransport(inner, self.fal_base_url)
                     cached = httpx.AsyncClient(
-                        transport=_SubmitGuardTransport(inner),
+                        transport=_SubmitGuardTransport(keyed),
                         headers={
                             "Authorization": auth.header_value,
                             "User-Agent": getattr(fc, "USER_AGENT", "fal-client"),

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.images import open_image
+
 THUMBNAIL_SIDE = 256
 THUMBNAIL_QUALITY = 70
 INLINE_BUDGET_BYTES = 600_000  # all inline images of one result together
@@ -28,9 +30,9 @@ VERDICT_COLOURS = {"ok": (46, 160, 67), "warn": (230, 160, 20), "reject": (210, 
 
 def thumbnail_jpeg(path: Path, side: int = THUMBNAIL_SIDE, quality: int = THUMBNAIL_QUALITY) -> bytes:
     """A JPEG no larger than `side` px on its long side (decoded at reduced size where the format allows)."""
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
-    with Image.open(path) as img:
+    with open_image(path) as img:
         img.draft("RGB", (side * 2, side * 2))
         img = ImageOps.exif_transpose(img).convert("RGB")
         img.thumbnail((side, side))
@@ -95,7 +97,7 @@ def contact_sheet(
         source = _cell_source(cell)
         if source is not None:
             try:
-                with Image.open(source) as img:
+                with open_image(source) as img:
                     img.draft("RGB", (cell_side * 2, cell_side * 2))
                     tile = ImageOps.exif_transpose(img).convert("RGB")
                     tile.thumbnail((cell_side, cell_side))

@@ -14,7 +14,7 @@ from mcp import Client
 from server.config import Settings
 from server.storage import Store
 from tests.badinput import Case, case_id, check_case, folder_with, huge_string, write_jpeg
-from tools import registry
+from tools.models import registry
 
 pytestmark = pytest.mark.anyio
 
@@ -162,7 +162,7 @@ CASES = [
     Case("prompt_library", {"action": "export", "path": "/etc/fal-video-library.yaml"}, "path"),
     Case(
         "quality_matrix",
-        {"action": "record", "model": "sid-custom-model@v1", "scenario": "headshot", "quality": 11},
+        {"action": "record", "model": "sid-custom-model@v1", "scores": [{"scenario": "headshot", "quality": 11}]},
         "quality",
     ),
     Case("quality_matrix", {"action": "compare", "model": "ghost"}, "ghost"),

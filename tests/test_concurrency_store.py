@@ -15,11 +15,12 @@ import anyio
 import pytest
 from mcp import Client
 
+from server import app, costs
 from server.app import create_server
 from server.config import Settings
 from server.storage import Store
 from server.watcher import Watcher
-from tools import costs, registry, training
+from tools.models import registry
 
 pytestmark = pytest.mark.anyio
 
@@ -196,7 +197,7 @@ async def test_lifespan_starts_the_watcher_and_stops_it_cleanly(
             seen["cancelled"] = True
             raise
 
-    monkeypatch.setattr(training, "POLLERS", (slow_poller,))
+    monkeypatch.setattr(app, "BACKGROUND_POLLERS", (slow_poller,))
     caplog.set_level(logging.WARNING)
     with anyio.fail_after(10):
         async with Client(create_server(settings), mode="legacy") as client:

@@ -20,8 +20,8 @@ from server.storage import Store
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
 from tests.photos import real_photos
-from tools import likeness
-from tools.trigger_words import check_trigger_word
+from tools.quality import likeness
+from tools.training.trigger_words import check_trigger_word
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ from server.config import Settings
 from server.storage import Store
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
-from tools.registry import register_version
+from tools.models.registry import register_version
 
 pytestmark = pytest.mark.anyio
 

@@ -19,7 +19,7 @@ from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
 from tests.photos import real_photos
 from tests.test_library import register_model
-from tools import likeness
+from tools.quality import likeness
 
 # In CI (CI=true) the extra is installed by .ci/run, so a missing extra fails these tests instead of skipping them.
 needs_extra = pytest.mark.skipif(
@@ -120,7 +120,7 @@ async def test_suite_scores_likeness_against_the_training_photos(
     from PIL import Image
 
     from server.storage import Store, utc_now
-    from tools import registry
+    from tools.models import registry
 
     # a prepared dataset as prepare_dataset leaves it: images/NNN.jpg + NNN.txt beside a contact sheet
     folder = settings.datasets_dir / "sid-v1"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tools.training_progress import eta_seconds, latest_step, log_messages
+from tools.training.progress import eta_seconds, latest_step, log_messages
 
 
 @pytest.mark.parametrize(

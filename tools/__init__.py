@@ -1,1 +1,4 @@
-"""Tool families: each module defines its MCP tools in `register(server)` and its background pollers in `POLLERS`."""
+"""Tool families, one package each; a family's MCP surface is `tools/<family>/tools.py` with `register(server)`.
+
+server/app.py lists every family. Behaviour modules beside `tools.py` raise `server.errors` errors and never import MCP.
+"""

@@ -3,11 +3,12 @@
 It speaks fal's shapes (see shared docs fal-api.md): queue submit / status / result / cancel, storage token,
 CDN upload (plus the GCS fallback), file downloads, synchronous run. Trainers read the uploaded zip back
 from the fake's own storage and fail the job like fal would when it is missing or too small. Inference
-endpoints return real JPEG/PNG files of the requested size.
+endpoints return real JPEG/PNG files of the requested size, video endpoints real small MP4 clips (media.py).
 
 Scriptable per endpoint (`FakeFal.script`) and with faults matched on method + path (`FakeFal.inject`):
 HTTP status bursts, slow responses, dropped connections (before or after the request was processed),
-truncated downloads.
+truncated downloads, redirects (to `body`), trickling downloads (one byte every `delay` s), downloads that
+announce no length. `storage_elsewhere` puts the GCS fallback's signed upload URL on another (foreign) server.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from tests.fake_fal.catalog import FakeCatalog
+from tests.fake_fal.media import video_for_input
 from tests.fake_fal.outputs import build_result
 
 TRAINER_DATA_FIELDS = ("images_data_url", "image_data_url", "training_data_url", "data_url")
@@ -80,7 +82,8 @@ class Job:
 class Fault:
     method: str  # GET/POST/PUT or "*"
     path: re.Pattern[str]
-    kind: str  # status | drop | drop_after | reset (mid-request-body) | delay | truncate
+    # status | drop | drop_after | reset (mid-request-body) | delay | truncate | redirect | trickle | unannounced
+    kind: str
     status: int = 500
     times: int = 1
     delay: float = 0.0
@@ -107,6 +110,7 @@ class FakeFal:
         self.scripts: dict[str, Script] = {}
         self.faults: list[Fault] = []
         self.default_script = Script()
+        self.storage_elsewhere: FakeFal | None = None  # the upload-initiate answer names this server's URLs
         self.catalog = FakeCatalog()  # fal's /v1/models and /v1/models/pricing, from shared/fal-catalog
         self.lock = threading.RLock()
         self._srv = ThreadingHTTPServer((host, port), _make_handler(self))
@@ -244,7 +248,7 @@ class FakeFal:
                 job.input,
                 add_file=self.add_file,
                 picture=_picture,
-                video=_video,
+                video=lambda: video_for_input(job.input, _seed_of(job.input)),
                 audio=_wav,
                 lora=lambda tag: safetensors_bytes(tag, script.lora_bytes),
                 size=_size(job.input.get("image_size", "landscape_4_3")),
@@ -300,7 +304,7 @@ class FakeFal:
         kind = _output_kind(job.endpoint)
         seed = data.get("seed") if isinstance(data.get("seed"), int) else random.randint(0, 2**31 - 1)
         if kind == "video":
-            url = self.add_file("output.mp4", _video(), "video/mp4")
+            url = self.add_file("output.mp4", video_for_input(data, seed), "video/mp4")
             return {"video": {"url": url, "content_type": "video/mp4", "file_name": "output.mp4"}, "seed": seed}
         if kind == "audio":
             url = self.add_file("output.wav", _wav(), "audio/wav")
@@ -336,6 +340,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             pass
 
         discard_reply = False  # drop_after: the request is processed, its answer never sent
+        download_style: Fault | None = None  # trickle / unannounced: how a file download is sent
 
         def reply(self, code: int, obj: Any, headers: dict[str, str] | None = None, fal_id: bool = True) -> None:
             if self.discard_reply:
@@ -351,13 +356,30 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(raw)
 
-        def reply_bytes(self, data: bytes, content_type: str, truncate: bool = False) -> None:
+        def reply_bytes(
+            self, data: bytes, content_type: str, truncate: bool = False, style: Fault | None = None
+        ) -> None:
             if self.discard_reply:
                 return
             self.send_response(200)
             self.send_header("Content-Type", content_type)
+            if style is not None and style.kind == "unannounced":
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+                self.wfile.flush()
+                return self._drop()
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
+            if style is not None and style.kind == "trickle":
+                try:
+                    for index in range(len(data)):
+                        self.wfile.write(data[index : index + 1])
+                        self.wfile.flush()
+                        time.sleep(style.delay)
+                except OSError:
+                    pass  # the client gave up
+                return None
             if truncate:
                 self.wfile.write(data[: len(data) // 2])
                 self.wfile.flush()
@@ -421,6 +443,14 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                     return self.reply(fault.status, {"detail": detail})
                 elif fault.kind == "truncate":
                     truncate = True
+                elif fault.kind == "redirect":
+                    self.send_response(fault.status if 300 <= fault.status < 400 else 302)
+                    self.send_header("Location", str(fault.body))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                elif fault.kind in ("trickle", "unannounced"):
+                    self.download_style = fault
             return self.dispatch(method, path, query, body, payload, truncate)
 
         def dispatch(
@@ -428,7 +458,8 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         ) -> None:
             if method == "GET" and path.startswith("/v1/"):
                 return self.reply(*fake.catalog.answer(path, query))
-            if not self.headers.get("Authorization") and not path.startswith("/files/"):
+            # File downloads and signed upload URLs need no key, as on fal's real storage.
+            if not self.headers.get("Authorization") and not path.startswith(("/files/", "/gcs-put/")):
                 return self.reply(401, {"detail": "Missing authorization header"})
             if method == "POST" and path == "/rest/storage/auth/token":
                 return self.reply(
@@ -447,9 +478,10 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             if method == "POST" and path == "/rest/storage/upload/initiate":
                 name = (payload or {}).get("file_name", "blob")
                 key = uuid.uuid4().hex
+                store = (fake.storage_elsewhere or fake).base
                 return self.reply(
                     200,
-                    {"upload_url": f"{fake.base}/gcs-put/{key}/{name}", "file_url": f"{fake.base}/files/{key}/{name}"},
+                    {"upload_url": f"{store}/gcs-put/{key}/{name}", "file_url": f"{store}/files/{key}/{name}"},
                 )
             if method == "PUT" and path.startswith("/gcs-put/"):
                 with fake.lock:
@@ -463,7 +495,7 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
                     stored = fake.files.get(unquote(path)) or fake.files.get(path)
                 if stored is None:
                     return self.reply(404, {"detail": "File not found"})
-                return self.reply_bytes(stored[0], stored[1], truncate)
+                return self.reply_bytes(stored[0], stored[1], truncate, self.download_style)
             if method == "POST" and path.startswith("/run/"):
                 endpoint = path[len("/run/") :]
                 job = self._new_job(endpoint, payload or {}, None)
@@ -689,8 +721,9 @@ def safetensors_bytes(tag: str, size: int) -> bytes:
     return struct.pack("<Q", len(header)) + header + random.Random(tag).randbytes(size // 4 * 4)
 
 
-def _video() -> bytes:
-    return b"\x00\x00\x00\x18ftypmp42" + bytes(2048)
+def _seed_of(data: dict[str, Any]) -> int:
+    seed = data.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
 
 def _wav() -> bytes:

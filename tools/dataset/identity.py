@@ -1,8 +1,8 @@
 """Optional same-person check: a training set must show one person, or the LoRA learns a blend of faces.
 
-Uses dlib's face descriptor from the optional `likeness` extra (tools/likeness.py). Each photo's face is compared
-with the set's consensus face: the photo whose median distance to all others is smallest. Measured on real photos
-(shared/docs/dataset-analysis.md and our tests): the same person 0.06-0.44 apart, different people >= 0.62.
+Uses dlib's face descriptor from the optional `likeness` extra (tools/quality/likeness.py). Each photo's face is
+compared with the set's consensus face: the photo whose median distance to all others is smallest. Measured on real
+photos (shared/docs/dataset-analysis.md and our tests): the same person 0.06-0.44 apart, different people >= 0.62.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ METHOD = (
 
 def check_same_person(photos: Sequence[tuple[str, Path]]) -> tuple[dict[str, Check], str]:
     """(rel → Check for every photo with a measurable face, a method note). Needs the likeness extra."""
-    from tools import likeness
+    from tools.quality import likeness
 
     likeness.require()
     vectors = {}

@@ -11,15 +11,13 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from tools import training_jobs as jobs
+from server.costs import check_budget
 from tools.common import Progress, dedented, state_of, tool_meta, user_errors
-from tools.costs import check_budget
-from tools.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
-from tools.training_jobs import TrainingRun
-from tools.training_request import build_plan, precheck
-
-POLLERS: tuple = (jobs.poll_due_trainings,)
-
+from tools.training import job as jobs
+from tools.training import trainers
+from tools.training.job import TrainingRun
+from tools.training.request import build_plan, precheck
+from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
 
 MAX_WAIT_SECONDS = 30.0
 
@@ -163,6 +161,19 @@ def register(server: MCPServer) -> None:
         return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
     # not read-only: records fal's answers, downloads the LoRA and registers the model version
+    @server.resource(
+        "fal-video://trainers{?steps}",
+        name="trainers",
+        title="fal trainers for a person",
+        description="Trainers that fit a person's photos, ranked by likeness options and price, with the default.",
+        mime_type="application/json",
+    )
+    async def trainer_guide(ctx: Context[Any], steps: str | None = None) -> dict[str, Any]:
+        state = state_of(ctx)
+        chosen = int(steps) if steps and steps.isdigit() else None
+        found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
+        return found.model_dump(mode="json")
+
     @server.tool(**tool_meta("Training status", read_only=False, idempotent=True, open_world=True))
     @dedented
     async def training_status(

@@ -18,6 +18,8 @@ from typing import Any
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.images import open_image
+
 METHOD = "dlib-face-descriptor"
 ENABLE_HINT = (
     "Automatic likeness scoring needs the optional 'likeness' extra (dlib + its ~100 MB face models). Install it "
@@ -73,10 +75,10 @@ def _models() -> tuple[Any, Any, Any]:
 def descriptors(path: Path, max_side: int = MAX_SIDE) -> list[Any]:
     """One 128-d numpy vector per face, largest face first. Blocking: call from a worker thread."""
     import numpy as np
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
 
     detector, predictor, encoder = _models()
-    with Image.open(path) as img:
+    with open_image(path) as img:
         img.draft("RGB", (max_side, max_side))
         rgb = ImageOps.exif_transpose(img).convert("RGB")
         rgb.thumbnail((max_side, max_side))

@@ -21,14 +21,16 @@ from pydantic import BaseModel, Field
 
 from server.catalog import CatalogEntry, requests
 from server.catalog.pricing import estimate_inference
-from server.errors import InvalidInput
+from server.costs import check_budget, record_cost
+from server.disk import disk_full, is_out_of_room
+from server.errors import DiskFull, InvalidInput
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
-from tools import endpoints, local_inputs, outputs, registry
 from tools.common import ProgressFn, user_errors
-from tools.costs import check_budget, record_cost
-from tools.registry import ModelVersion
+from tools.generation import endpoints, local_inputs, outputs
+from tools.models import registry
+from tools.models.registry import ModelVersion
 
 log = logging.getLogger(__name__)
 
@@ -578,7 +580,12 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
             failures.append(f"file {index}: {exc.message}")
             retry_later = retry_later or exc.retryable
         except OSError as exc:
-            failures.append(f"file {index}: could not write to {folder} ({exc})")
+            if is_out_of_room(exc):
+                exc = disk_full(exc, folder, "save the file")
+            if isinstance(exc, DiskFull):
+                failures.append(f"file {index}: {exc.message}")
+            else:
+                failures.append(f"file {index}: could not write to {folder} ({exc})")
         files[index] = OutputFile(
             path=path, url=item.url, content_type=content_type, width=width, height=height, seed=seed
         )
@@ -925,12 +932,3 @@ async def _poll_one(state: AppState, row: dict[str, Any]) -> None:
     else:
         _record_status(state, row["id"], status)
         _backoff(state, row)
-
-
-POLLERS: tuple = (poll_generations,)
-
-
-def register(server: Any) -> None:
-    from tools.generation_tools import register as register_tools
-
-    register_tools(server)

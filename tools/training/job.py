@@ -20,14 +20,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.catalog.trainers import TrainerProfile
+from server.costs import check_budget, record_cost
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import Store, from_json, new_id, to_json, utc_now
-from tools import registry
-from tools.costs import check_budget, record_cost
-from tools.trainers import trainer_for_endpoint
-from tools.training_progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
-from tools.training_request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
+from tools.models import registry
+from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
+from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
+from tools.training.trainers import trainer_for_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ UNKNOWN_OUTCOME_HELP = (
 )
 SUBMIT_GRACE_SECONDS = 120.0  # a 'submitting' row older than this without a fal id was interrupted
 SHOWN_LOG_LINES = 8
+# A LoRA file is hundreds of MB: it gets longer than a generated image, still bounded.
+LORA_DOWNLOAD_DEADLINE_SECONDS = 300.0
 
 
 class TrainingRun(BaseModel):
@@ -548,7 +550,8 @@ async def _finalize(state: AppState, row: dict[str, Any]) -> None:
         return
     dest = state.settings.loras_dir / version.model_name / f"v{version.version}-{training_id}.safetensors"
     try:
-        download = await state.fal.download(url, dest)
+        deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, state.settings.download_deadline_seconds)
+        download = await state.fal.download(url, dest, deadline_seconds=deadline)
     except FalError as exc:
         if exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"

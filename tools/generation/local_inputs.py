@@ -14,7 +14,7 @@ from typing import Any
 from server.catalog import CatalogEntry
 from server.catalog.requests import media_kind
 from server.errors import InvalidInput
-from tools.endpoints import MEDIA_FIELDS
+from tools.generation.endpoints import MEDIA_FIELDS
 
 IMAGE_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF")
 MAX_BYTES = {"image": 50 * 1024**2, "video": 500 * 1024**2, "audio": 100 * 1024**2, "lora": 2 * 1024**3}

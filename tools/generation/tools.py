@@ -1,5 +1,5 @@
 """The generation tools as an agent sees them: execute_custom_model, generation_status, reproduce_generation,
-cost_report, and the endpoint table as a resource. Behaviour lives in tools.generation."""
+and the endpoint table as a resource. Behaviour lives in tools.generation.plan."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
+from server import costs
 from server.previews import thumbnails_within_budget
 from server.state import AppState
-from tools import costs, endpoints, trainers
 from tools.common import Progress, state_of, tool_meta, user_errors, with_previews
-from tools.generation import (
+from tools.generation import endpoints
+from tools.generation.plan import (
     GenerationOutput,
     batch_outputs,
     expand_batch,
@@ -27,7 +28,6 @@ from tools.generation import (
     run_batch,
     run_generation,
 )
-from tools.trainers import TrainerGuide
 
 PREVIEW_BUDGET_BYTES = 500_000  # inline thumbnails of one result together; the JSON part stays far below 1 MB
 
@@ -57,25 +57,6 @@ class GenerationResult(BaseModel):
     previews: int = Field(description="How many thumbnails are attached inline (full files: see files[].path).")
     next_step: str
     plans: list[DryRunPlan] = Field(default_factory=list, description="dry_run only.")
-
-
-class CatalogRefresh(BaseModel):
-    ok: bool
-    note: str
-    added: list[str]
-    changed: list[str] = Field(description="Schema, status or pairing differs from before.")
-    removed: list[str] = Field(description="No longer listed by fal (kept, marked by their age).")
-    prices_changed: list[str]
-
-
-class CostReport(BaseModel):
-    days: int
-    totals: costs.CostTotals
-    by_endpoint: dict[str, float] = Field(description="Estimated spend per fal endpoint in the window.")
-    generations: int = Field(description="Generations recorded in the window.")
-    note: str
-    trainers: TrainerGuide | None = None
-    catalog_refresh: CatalogRefresh | None = None
 
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
@@ -323,56 +304,6 @@ def register(server: MCPServer) -> None:
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)
 
-    @server.tool(**tool_meta("Cost report", read_only=True, idempotent=True, open_world=False))
-    async def cost_report(
-        ctx: Context[Any],
-        days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
-        catalog: Annotated[
-            Literal["trainers", "refresh"] | None,
-            Field(
-                description="trainers: fal trainers for a person, ranked with prices; refresh: re-read fal's "
-                "catalogue and prices now and list what changed."
-            ),
-        ] = None,
-    ) -> CostReport:
-        """Estimated fal spend from the local ledger: totals per model, per day, per endpoint, and the budget.
-
-        Figures are estimates from fal's unit prices (fal bills the real amount); raw endpoints count under
-        '(none)' in by_model.
-        """
-        state = state_of(ctx)
-        guide = refresh = None
-        if catalog == "refresh":
-            found = await state.catalog.refresh()
-            refresh = CatalogRefresh(
-                ok=found.ok,
-                note=found.note,
-                added=found.added[:50],
-                changed=found.changed[:50],
-                removed=found.removed[:50],
-                prices_changed=found.prices_changed[:50],
-            )
-        if catalog in ("trainers", "refresh"):
-            guide = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd)
-        window = (f"-{days} days",)
-        rows = state.store.query(
-            "SELECT endpoint, SUM(amount_usd) AS total FROM cost_ledger WHERE day >= date('now', ?) "
-            "GROUP BY endpoint ORDER BY total DESC",
-            window,
-        )
-        count = state.store.query_one(
-            "SELECT COUNT(*) AS n FROM generations WHERE substr(created_at, 1, 10) >= date('now', ?)", window
-        )
-        return CostReport(
-            days=days,
-            totals=costs.totals(state.settings, state.store, days),
-            by_endpoint={row["endpoint"]: round(row["total"], 4) for row in rows},
-            generations=int(count["n"]) if count else 0,
-            note="Estimates from fal's unit prices; check https://fal.ai/dashboard/usage for billed amounts.",
-            trainers=guide,
-            catalog_refresh=refresh,
-        )
-
     @server.resource(
         "fal-video://endpoints{?status}",
         name="endpoints",
@@ -382,16 +313,3 @@ def register(server: MCPServer) -> None:
     )
     def endpoint_table(ctx: Context[Any], status: str | None = None) -> str:
         return endpoints.markdown_table(state_of(ctx).catalog)
-
-    @server.resource(
-        "fal-video://trainers{?steps}",
-        name="trainers",
-        title="fal trainers for a person",
-        description="Trainers that fit a person's photos, ranked by likeness options and price, with the default.",
-        mime_type="application/json",
-    )
-    async def trainer_guide(ctx: Context[Any], steps: str | None = None) -> dict[str, Any]:
-        state = state_of(ctx)
-        chosen = int(steps) if steps and steps.isdigit() else None
-        found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
-        return found.model_dump(mode="json")

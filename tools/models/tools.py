@@ -15,12 +15,10 @@ from pydantic import BaseModel, Field
 
 from server.fal_gateway import FalError
 from server.state import AppState
-from tools import registry
 from tools.common import dedented, state_of, tool_meta
-from tools.registry import ModelSummary, ModelVersion
-from tools.trigger_words import check_trigger_word
-
-POLLERS: tuple = ()
+from tools.models import registry
+from tools.models.registry import ModelSummary, ModelVersion
+from tools.training.trigger_words import check_trigger_word
 
 FLUX_ENDPOINT = "fal-ai/flux-lora"
 SD_ENDPOINT = "fal-ai/lora"

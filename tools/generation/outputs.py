@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from server.fal_gateway import FalError, FalGateway, file_name_from_url
+from server.images import open_image
 from tools.common import slugify
 
 # Where each output kind lives in fal results (first match wins), then any {url: ...} dict as a fallback.
@@ -118,10 +119,8 @@ async def download(fal: FalGateway, url: str, dest: Path) -> tuple[Path, str | N
 
 
 def image_size_of(path: Path) -> tuple[int | None, int | None]:
-    from PIL import Image
-
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             return img.width, img.height
     except OSError:
         return None, None

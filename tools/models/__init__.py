@@ -1,0 +1,1 @@
+"""Models family: the registry of trained models and versions; MCP surface in tools.py."""

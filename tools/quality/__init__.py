@@ -1,0 +1,1 @@
+"""Quality family: the scenario × version matrix, test suites, scores, likeness; MCP surface in tools.py."""
