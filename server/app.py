@@ -78,6 +78,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
+                background.start_soon(anyio.to_thread.run_sync, catalog.warm)
                 state.runs.bind(background)
                 try:
                     yield state
@@ -85,7 +86,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                     background.cancel_scope.cancel()
         finally:
             await fal.aclose()
-            catalog.close()
+            await catalog.aclose()
             store.close()
 
     server = MCPServer(
