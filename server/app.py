@@ -11,6 +11,7 @@ from mcp.server import MCPServer
 
 from prompts import workflows
 from server import __version__
+from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
 from server.jobs import JobEngine
@@ -82,12 +83,14 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
         for poller in BACKGROUND_POLLERS:
             watcher.add(poller)
+        catalog = Catalog(active)  # loads its snapshot on first use, not here
         jobs = JobEngine(active, store, fal, JOB_KINDS)
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, jobs=jobs)
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, jobs=jobs, catalog=catalog)
         try:
             async with anyio.create_task_group() as background:
-                jobs.bind(background, watcher.wake)
+                jobs.bind(background, watcher.wake, state)
                 background.start_soon(watcher.run, state)
+                background.start_soon(anyio.to_thread.run_sync, catalog.warm)
                 state.runs.bind(background)
                 try:
                     yield state
@@ -95,6 +98,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                     background.cancel_scope.cancel()
         finally:
             await fal.aclose()
+            await catalog.aclose()
             store.close()
 
     server = ToolServer(

@@ -175,6 +175,6 @@ def report(settings: Settings, store: Store, days: int = 30) -> CostReport:
         by_outcome=by_outcome,
         maybe_not_charged_usd=round(maybe, 4),
         generations=int(count["n"]) if count else 0,
-        note="Estimates from the endpoint price table; check https://fal.ai/dashboard/usage for billed amounts. "
+        note="Estimates from fal's unit prices; check https://fal.ai/dashboard/usage for billed amounts. "
         "'unknown' runs stay counted until you know whether fal received them.",
     )

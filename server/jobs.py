@@ -88,8 +88,9 @@ class Finish:
     changes: dict[str, Any] = field(default_factory=dict)  # kind-specific columns to write
 
 
-FinishedHook = Callable[["JobEngine", dict[str, Any], dict[str, Any]], Awaitable[Finish]]
-StatusHook = Callable[["JobEngine", dict[str, Any], JobStatus], dict[str, Any]]
+# Hooks receive the app's shared state (`JobEngine.context`, the AppState: store, settings, catalog, the engine).
+FinishedHook = Callable[[Any, dict[str, Any], dict[str, Any]], Awaitable[Finish]]
+StatusHook = Callable[[Any, dict[str, Any], JobStatus], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,6 @@ class JobEngine:
         self.settings, self.store, self.fal = settings, store, fal
         self._kinds: dict[str, JobKind] = {}
         self._due: dict[Key, float] = {}  # monotonic time of the next background poll
-        self._interval: dict[Key, float] = {}
         self._glitches: dict[Key, int] = {}
         self._locks: dict[Key, anyio.Lock] = {}
         self._submitting: set[Key] = set()
@@ -137,12 +137,13 @@ class JobEngine:
         self._group: anyio.abc.TaskGroup | None = None
         self._limiter = anyio.CapacityLimiter(8)
         self.wake: Callable[[], None] = lambda: None
+        self.context: Any = None
         for kind in kinds:
             self._kinds[kind.name] = kind
 
-    def bind(self, group: anyio.abc.TaskGroup, wake: Callable[[], None]) -> None:
-        """Run background polls as tasks of `group` (so a slow download holds only its own job)."""
-        self._group, self.wake = group, wake
+    def bind(self, group: anyio.abc.TaskGroup, wake: Callable[[], None], context: Any) -> None:
+        """Run background polls as tasks of `group` (so a slow download holds only its own job); hooks get `context`."""
+        self._group, self.wake, self.context = group, wake, context
 
     def kind(self, name: str) -> JobKind:
         return self._kinds[name]
@@ -253,6 +254,11 @@ class JobEngine:
         self._schedule(key, max(hold_seconds, interval))
         self.wake()
 
+    def abandon(self, kind: JobKind, job_id: str, message: str) -> None:
+        """A recorded job that will not be sent after all (e.g. its input upload failed): failed, nothing charged."""
+        self._end(kind, job_id, JobState.FAILED, message)
+        costs.release(self.store, job_id)
+
     def _interrupted_note(self, kind: JobKind) -> str:
         return (
             "The submission was interrupted before fal confirmed the job, so fal may or may not have it. "
@@ -301,7 +307,7 @@ class JobEngine:
             return self._glitch(kind, row, exc)
         self._glitches.pop(key, None)
         if status.state in ("queued", "running"):
-            changes = kind.on_status(self, row, status) if kind.on_status else {}
+            changes = kind.on_status(self.context, row, status) if kind.on_status else {}
             new_state = JobState.CANCELLED if cancelling else JobState(status.state)
             # Backoff restarts on a new state or new progress; a queue position counting down is not news enough.
             changed = new_state != row["status"] or "progress" in changes
@@ -311,7 +317,7 @@ class JobEngine:
             self.update(kind, job_id, changes)
             self._backoff(kind, self._row(kind, job_id), changed=changed)
             return self._row(kind, job_id)
-        extra = kind.on_status(self, row, status) if kind.on_status else {}
+        extra = kind.on_status(self.context, row, status) if kind.on_status else {}
         if status.error:  # fal reports failure and cancellation as COMPLETED with an error
             was_cancel = cancelling or status.error_type == "request_cancelled"
             message = f"fal: {self.copied(status.error)}" + (f" ({status.error_type})" if status.error_type else "")
@@ -364,7 +370,7 @@ class JobEngine:
 
     async def _finish(self, kind: JobKind, row: dict[str, Any]) -> None:
         result = from_json(row["result_json"], {})
-        outcome = await kind.on_finished(self, row, result)
+        outcome = await kind.on_finished(self.context, row, result)
         attempts = int(row.get("finish_attempts") or 0) + 1
         notes = [LATE_CANCEL_NOTE] if LATE_CANCEL_NOTE in (row["error"] or "") else []
         notes += [outcome.note] if outcome.note else []
@@ -483,7 +489,6 @@ class JobEngine:
 
     def _forget(self, key: Key) -> None:
         self._due.pop(key, None)
-        self._interval.pop(key, None)
         self._glitches.pop(key, None)
 
     def _backoff(self, kind: JobKind, row: dict[str, Any], *, changed: bool) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import base64
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from mcp.server import MCPServer
@@ -116,3 +117,12 @@ def with_previews(model: BaseModel, previews: list[bytes], mime_type: str = "ima
 
 def not_available(tool: str, issue: str) -> ToolError:
     return ToolError(f"{tool} is not available in this build yet ({issue}).")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """At the tool edge: a domain refusal (server/errors.py) becomes a ToolError with the same message."""
+    try:
+        yield
+    except UserError as exc:
+        raise ToolError(exc.message) from exc

@@ -1,5 +1,10 @@
 """What the agent sees of every tool, applied once for all of them as MCP middleware.
 
+- `tools/list`: every tool is paid for in every conversation, so the answer is compacted once: no pydantic
+  `title` noise, optional arguments without their `anyOf [..., null]` wrappers, descriptions on one line per
+  paragraph, no annotation title repeating the tool's, and output schemas cut to their top level (each field's
+  type; nested objects as plain objects, so no model is repeated wholesale). The result content still carries
+  every field; the schema only promises the shape.
 - `tools/call`: unknown argument names are refused with the valid ones listed (the SDK would drop them
   silently), and the SDK's argument-validation errors are rewritten from pydantic's text (internal model
   names, error codes, links) into one line per argument saying what to give instead.
@@ -45,8 +50,14 @@ class AgentSurface:
         self._server = server
         self._collections = [c.resource for c in collections]
         self._inputs: dict[str, dict[str, Any]] | None = None
+        self._listed: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
 
     async def __call__(self, ctx: Any, call_next: Handler) -> Any:
+        if ctx.method == "tools/list":
+            result = await call_next(ctx)
+            if isinstance(result, dict) and isinstance(result.get("tools"), list):
+                result["tools"] = self._compact(result["tools"])
+            return result
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
             refusal = await self._refuse_unknown(ctx.params)
             if refusal is not None:
@@ -61,6 +72,12 @@ class AgentSurface:
                 if str(r.uri) not in listed
             ]
         return result
+
+    def _compact(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = tuple(tool.get("name") for tool in tools)
+        if self._listed is None or self._listed[0] != names:  # the same tools every time: compact them once
+            self._listed = (names, [compact_tool(tool) for tool in tools])
+        return self._listed[1]
 
     async def _input_schemas(self) -> dict[str, dict[str, Any]]:
         if self._inputs is None:  # tools are all registered before the first call
@@ -107,6 +124,91 @@ class AgentSurface:
             f"Error executing tool {name}: invalid arguments, nothing was done: {'; '.join(problems)}. "
             "Fix them and call again."
         )
+
+
+def compact_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """One tools/list entry (wire form), compacted as the module docstring says."""
+    tool = dict(tool)
+    if isinstance(tool.get("description"), str):
+        tool["description"] = _one_line_paragraphs(tool["description"])
+    if isinstance(tool.get("inputSchema"), dict):
+        tool["inputSchema"] = _compact_input(tool["inputSchema"])
+    if isinstance(tool.get("outputSchema"), dict):
+        tool["outputSchema"] = _top_level(tool["outputSchema"])
+    annotations = tool.get("annotations")
+    if isinstance(annotations, dict) and annotations.get("title") == tool.get("title"):
+        tool["annotations"] = {k: v for k, v in annotations.items() if k != "title"}
+    return tool
+
+
+def _one_line_paragraphs(text: str) -> str:
+    return "\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
+
+
+def _compact_input(node: Any, keyword_level: bool = True) -> Any:
+    """Drop `title`, unwrap `anyOf [X, null]` (an omitted argument is the null) and `default: null`."""
+    if isinstance(node, list):
+        return [_compact_input(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if not keyword_level:  # a `properties` / `$defs` map: its keys are names, not keywords
+        return {key: _compact_input(value) for key, value in node.items()}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" or (key == "default" and value is None):
+            continue
+        if key == "description" and isinstance(value, str):
+            value = _one_line_paragraphs(value)
+        out[key] = _compact_input(value, keyword_level=key not in ("properties", "$defs"))
+    options = out.get("anyOf")
+    if isinstance(options, list):
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(options):
+            del out["anyOf"]
+            out = {**kept[0], **out}
+    return out
+
+
+def _top_level(schema: dict[str, Any]) -> dict[str, Any]:
+    """The output schema's own properties, each reduced to its type (see _shape); `required` kept."""
+    defs = schema.get("$defs", {})
+    out: dict[str, Any] = {"type": "object"}
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        out["properties"] = {name: _shape(prop, defs) for name, prop in properties.items()}
+    if schema.get("required"):
+        out["required"] = schema["required"]
+    return out
+
+
+def _shape(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """`{"type": ...}` (a list when nullable or a union), or the enum; `{}` when anything goes."""
+    node = _resolve(node, defs)
+    if "enum" in node:
+        return {"enum": node["enum"]}
+    if "const" in node:
+        return {"const": node["const"]}
+    options = node.get("anyOf") or node.get("oneOf")
+    if isinstance(options, list):
+        shapes = [_shape(option, defs) for option in options]
+        if any(not shape for shape in shapes):
+            return {}
+        enums = [shape for shape in shapes if "enum" in shape]
+        types = [t for shape in shapes if "type" in shape for t in _as_list(shape["type"])]
+        if enums and types == ["null"] and len(enums) == 1:
+            return {"enum": [*enums[0]["enum"], None]}
+        if enums or len(types) != sum(len(_as_list(shape.get("type", []))) for shape in shapes):
+            return {}
+        unique = list(dict.fromkeys(types))
+        return {"type": unique[0] if len(unique) == 1 else unique}
+    kind = node.get("type")
+    if kind is None and ("properties" in node or "additionalProperties" in node):
+        kind = "object"
+    return {"type": kind} if kind is not None else {}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _unknown_keys(

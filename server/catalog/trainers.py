@@ -74,7 +74,7 @@ class TrainerProfile:
     inference_endpoints: tuple[str, ...]
     recommended_images: int
     min_images: int = MIN_IMAGES
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    input_schema: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def caption_rule(self) -> str:
@@ -186,4 +186,5 @@ def profile(entry: CatalogEntry, inference: list[CatalogEntry | None]) -> Traine
         lora_transformers=dict(override.get("lora_transformers", {})),
         inference_endpoints=entry.inference_endpoint_ids,
         recommended_images=max(int(advised.group(1)) if advised else 10, MIN_IMAGES),
+        input_schema=entry.input_schema,
     )

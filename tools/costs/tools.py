@@ -1,15 +1,32 @@
-"""cost_report as an agent sees it: the estimated spend from the cost ledger (server/costs.py)."""
+"""cost_report as an agent sees it: the estimated spend from the cost ledger (server/costs.py), and fal's trainer
+guide and catalogue refresh from the catalogue."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from server import costs
 from tools.common import state_of, tool_meta
+from tools.training import trainers
+from tools.training.trainers import TrainerGuide
+
+
+class CatalogRefresh(BaseModel):
+    ok: bool
+    note: str
+    added: list[str]
+    changed: list[str] = Field(description="Schema, status or pairing differs from before.")
+    removed: list[str] = Field(description="No longer listed by fal (kept, marked by their age).")
+    prices_changed: list[str]
+
+
+class CostReport(costs.CostReport):
+    trainers: TrainerGuide | None = None
+    catalog_refresh: CatalogRefresh | None = None
 
 
 def register(server: MCPServer) -> None:
@@ -17,12 +34,33 @@ def register(server: MCPServer) -> None:
     async def cost_report(
         ctx: Context[Any],
         days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
-    ) -> costs.CostReport:
+        catalog: Annotated[
+            Literal["trainers", "refresh"] | None,
+            Field(
+                description="trainers: fal trainers for a person, ranked with prices; refresh: re-read fal's "
+                "catalogue and prices now and list what changed."
+            ),
+        ] = None,
+    ) -> CostReport:
         """Estimated fal spend from the local ledger: totals per model, day, kind, endpoint and run outcome
         (completed, failed, cancelled, unknown), against the budget, and how much of it fal may not have charged.
 
-        Figures are estimates from the endpoint price table (fal bills the real amount); raw endpoints count
-        under '(none)' in by_model.
+        Figures are estimates from fal's unit prices (fal bills the real amount); raw endpoints count under
+        '(none)' in by_model.
         """
         state = state_of(ctx)
-        return costs.report(state.settings, state.store, days)
+        guide = refresh = None
+        if catalog == "refresh":
+            found = await state.catalog.refresh()
+            refresh = CatalogRefresh(
+                ok=found.ok,
+                note=found.note,
+                added=found.added[:50],
+                changed=found.changed[:50],
+                removed=found.removed[:50],
+                prices_changed=found.prices_changed[:50],
+            )
+        if catalog in ("trainers", "refresh"):
+            guide = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd)
+        report = costs.report(state.settings, state.store, days)
+        return CostReport(**report.model_dump(), trainers=guide, catalog_refresh=refresh)

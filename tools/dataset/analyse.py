@@ -92,11 +92,15 @@ class ImageResult:
         return self.verdict == "ok" or (self.verdict == "warn" and include_warnings)
 
 
+MAX_WORKERS = 4  # each worker holds a decoded photo: memory must not grow with the machine's core count
+
+
 def workers() -> int:
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def analyse_folder(

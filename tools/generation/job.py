@@ -13,8 +13,10 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 
+from server.disk import disk_full, is_out_of_room
 from server.fal_gateway import FalError, JobStatus
-from server.jobs import Finish, JobEngine, JobKind
+from server.jobs import Finish, JobKind
+from server.state import AppState
 from server.storage import from_json, to_json
 from tools.generation import outputs
 
@@ -31,7 +33,7 @@ class OutputFile(BaseModel):
     readable: bool = Field(default=True, description="False: saved, but not an image this server could read.")
 
 
-def _on_status(engine: JobEngine, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
+def _on_status(state: AppState, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
     meta = from_json(row["meta_json"], {})
     if meta.get("queue_position") == status.queue_position:
         return {}
@@ -39,11 +41,12 @@ def _on_status(engine: JobEngine, row: dict[str, Any], status: JobStatus) -> dic
     return {"meta_json": to_json(meta)}
 
 
-async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str, Any]) -> Finish:
+async def _on_finished(state: AppState, row: dict[str, Any], result: dict[str, Any]) -> Finish:
+    engine = state.jobs
     """Save every output file; keep those an earlier pass saved and fetch only the missing ones."""
     meta = from_json(row["meta_json"], {})
     seed = result.get("seed") if isinstance(result.get("seed"), int) else row["seed"]
-    found = outputs.find_files(result, row["category"])
+    found = outputs.find_files(result, row["category"], meta.get("output_fields") or None)
     folder = outputs.folder_for(engine.settings.outputs_dir, model_name=row["model_name"], endpoint=row["endpoint"])
     label = row["scenario"] or meta.get("prompt") or from_json(row["request_json"], {}).get("prompt") or "output"
     stem = outputs.base_name(
@@ -86,7 +89,10 @@ async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str,
             failures.append(f"file {index}: {exc.message}")
             retry_later = retry_later or exc.retryable
         except OSError as exc:
-            failures.append(f"file {index}: could not write to {folder} ({exc})")
+            if is_out_of_room(exc):
+                failures.append(f"file {index}: {disk_full(exc, folder, 'save the file').message}")
+            else:
+                failures.append(f"file {index}: could not write to {folder} ({exc})")
         files[index] = OutputFile(
             path=path,
             url=engine.copied(item.url, 4096) or "",

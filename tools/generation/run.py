@@ -16,13 +16,13 @@ from typing import Any, Literal
 import anyio
 from pydantic import BaseModel, Field
 
+from server.catalog.pricing import estimate_inference
 from server.errors import InvalidInput, NotFound, UserError
 from server.jobs import DuplicateUnknown, JobState, SubmitFailed
 from server.state import AppState
 from server.storage import from_json, new_id, to_json
-from tools.generation import endpoints
 from tools.generation.job import GENERATION, OutputFile
-from tools.generation.plan import Plan, plan_generation
+from tools.generation.plan import Plan, plan_generation, upload_pending
 from tools.models import registry
 from tools.shared import ProgressFn
 
@@ -118,7 +118,9 @@ async def execute_plan(
     digest = digest or request_hash(plan.endpoint, plan.params)
     what = f"Generating with {plan.endpoint}"
     (generation_id,) = _record(state, [plan], [digest], batch_id=None, what=what, force=force)
-    return await _submit_and_wait(state, generation_id, wait_seconds=deadline - time.monotonic(), progress=progress)
+    return await _submit_and_wait(
+        state, plan, generation_id, wait_seconds=deadline - time.monotonic(), progress=progress
+    )
 
 
 def _record(
@@ -170,8 +172,19 @@ def _row_for(plan: Plan, generation_id: str, batch_id: str | None, digest: str) 
 
 
 async def _submit_and_wait(
-    state: AppState, generation_id: str, *, wait_seconds: float, progress: ProgressFn | None = None
+    state: AppState, plan: Plan, generation_id: str, *, wait_seconds: float, progress: ProgressFn | None = None
 ) -> GenerationOutput:
+    """Upload the plan's local files (its cost is reserved by now), then submit once and wait a little."""
+    if plan.uploads:
+        try:
+            await upload_pending(state, plan)
+        except UserError as exc:
+            state.jobs.abandon(GENERATION, generation_id, f"{exc.message} Nothing was sent to fal.")
+            raise
+        meta = from_json(_row(state, generation_id)["meta_json"], {})
+        meta["warnings"] = plan.warnings
+        changes = {"request_json": to_json(plan.params), "meta_json": to_json(meta)}
+        state.store.update("generations", "id", generation_id, changes)
     try:
         await state.jobs.submit(GENERATION, generation_id, hold_seconds=wait_seconds)
     except SubmitFailed as exc:
@@ -302,15 +315,17 @@ async def reproduce(
         found = state.store.query_one("SELECT * FROM model_versions WHERE id = ?", (meta["model_version_id"],))
         if found is not None:
             model = registry.find(state.store, f"{found['model_name']}@{found['version']}")
-    spec = endpoints.get(row["endpoint"])
-    estimate, _ = endpoints.estimate_cost(spec, params, row["category"])
+    entry = await state.catalog.lookup(row["endpoint"])
+    priced = estimate_inference(
+        await state.catalog.price(row["endpoint"]), params, entry, state.settings.max_cost_per_call_usd
+    )
     plan = Plan(
         requested_endpoint=row["requested_endpoint"],
         endpoint=row["endpoint"],
         kind=row["category"],
         params=params,
         warnings=[f"Reproduction of {generation_id}: the recorded request was sent unchanged."],
-        estimate=estimate,
+        estimate=priced.usd,
         model=model,
         lora_applied=bool(meta.get("lora_applied")),
         trigger_inserted=bool(meta.get("trigger_word_inserted")),
@@ -417,7 +432,7 @@ async def run_batch(
         nonlocal done
         async with limiter:
             results[index] = await _submit_and_wait(
-                state, ids[index], wait_seconds=max(0.0, deadline - time.monotonic())
+                state, plans[index], ids[index], wait_seconds=max(0.0, deadline - time.monotonic())
             )
         done += 1
         if progress is not None:

@@ -16,10 +16,10 @@ import anyio
 from pydantic import BaseModel, Field
 
 from prompts.loader import Template
+from server.catalog.pricing import estimate_inference
 from server.errors import UserError
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
-from tools.generation import endpoints
 from tools.library import prompt_store
 from tools.models import registry
 from tools.quality import likeness
@@ -130,7 +130,7 @@ async def start(
     if unused:
         warnings.append(f"values {unused} match no variable of the chosen scenarios and were ignored.")
     if dry_run:
-        return _dry_run(state, name, plan, version_rows, len(seeds), warnings), []
+        return await _dry_run(state, name, plan, version_rows, len(seeds), warnings), []
 
     suite_id = new_id("suite")
     options = {
@@ -169,7 +169,7 @@ async def start(
     return report, previews
 
 
-def _dry_run(
+async def _dry_run(
     state: AppState,
     model_name: str,
     plan: list[dict[str, Any]],
@@ -182,9 +182,11 @@ def _dry_run(
 
     total, rough = 0.0, False
     for cell in plan:
-        spec = endpoints.get(version_rows[cell["version"]].base_endpoint)
-        cost, estimated = endpoints.estimate_cost(spec, cell["input"], "image")
-        total, rough = total + cost, rough or estimated
+        endpoint = version_rows[cell["version"]].base_endpoint
+        entry = await state.catalog.lookup(endpoint)
+        price = await state.catalog.price(endpoint)
+        estimate = estimate_inference(price, cell["input"], entry, state.settings.max_cost_per_call_usd)
+        total, rough = total + estimate.usd, rough or not estimate.known
     if rough:
         warnings.append("Some prices are estimates (the endpoint's price is not published per image).")
     try:

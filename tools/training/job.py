@@ -15,15 +15,16 @@ from typing import Any
 import anyio
 from pydantic import BaseModel, Field
 
-from server.errors import InvalidInput, NotFound, UserError
+from server.catalog.trainers import TrainerProfile
+from server.errors import DiskFull, InvalidInput, NotFound, UserError
 from server.fal_gateway import FalError, JobStatus
-from server.jobs import CancelOutcome, Finish, JobEngine, JobKind, JobState
+from server.jobs import CancelOutcome, Finish, JobKind, JobState
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.models import registry
 from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
-from tools.training.trainers import PRESETS, TrainerPreset, preset_for_endpoint
+from tools.training.trainers import trainer_for_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def recent(state: AppState, limit: int = 20) -> list[TrainingRun]:
 def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
     request = from_json(row["request_json"], {})
     options = from_json(row.get("options_json"), {}) or {}
-    preset = PRESETS.get(row["model_type"])
+    trainer = trainer_for_endpoint(state.catalog, row["endpoint"])
     messages = from_json(row["logs_json"], [])
     step = latest_step(messages)
     version = None
@@ -107,8 +108,8 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
         )
         if found:
             version, lora_url = found["version"], found["lora_url"]
-    if lora_url is None and row["result_json"] and preset:
-        lora_url = _lora_url(from_json(row["result_json"], {}), preset)
+    if lora_url is None and row["result_json"] and trainer:
+        lora_url = _lora_url(from_json(row["result_json"], {}), trainer)
     run = TrainingRun(
         id=row["id"],
         model_name=row["model_name"],
@@ -116,18 +117,18 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
         endpoint=row["endpoint"],
         status=row["status"],
         dataset_id=row["dataset_id"],
-        trigger_word=options.get("trigger_word") or (request.get(preset.trigger_field) if preset else None),
-        steps=request.get("steps"),
+        trigger_word=options.get("trigger_word") or _request_trigger(request, trainer),
+        steps=_request_steps(request, trainer),
         fal_request_id=row["fal_request_id"],
         queue_position=row["queue_position"] if row["status"] == "queued" else None,
         progress_percent=row["progress"],
         current_step=step.step if step else None,
-        total_steps=step.total if step else request.get("steps"),
+        total_steps=step.total if step else _request_steps(request, trainer),
         eta_seconds=row["eta_seconds"] if row["status"] == "running" else None,
         last_logs=messages[-SHOWN_LOG_LINES:],
         error=row["error"],
         estimated_cost_usd=row["estimated_cost"],
-        cost_note=preset.price_note if preset else None,
+        cost_note=options.get("price_note"),
         model_version=version,
         model_version_id=row["model_version_id"],
         lora_url=lora_url,
@@ -231,7 +232,7 @@ def find_duplicate(state: AppState, plan: TrainingPlan) -> dict[str, Any] | None
 
 async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, force: bool) -> tuple[TrainingRun, bool]:
     """Submit `plan` once; returns (run, reused). The row exists, and its cost is reserved, before fal is called."""
-    preset = plan.preset
+    trainer = plan.trainer
     async with state.lock(f"training-submit:{plan.request_hash}"):
         duplicate = None if force else find_duplicate(state, plan)
         if duplicate is not None:
@@ -243,20 +244,20 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
             "style": plan.style,
             "warnings": plan.warnings,
             "notes": plan.notes,
-            "price_note": preset.price_note,
+            "price_note": plan.price_note,
         }
         row = {
             "id": training_id,
             "model_name": plan.model_name,
-            "model_type": preset.name,
-            "endpoint": preset.endpoint,
+            "model_type": trainer.alias,
+            "endpoint": trainer.endpoint,
             "dataset_id": dataset_id,
             "request_json": to_json(plan.body),
             "request_hash": plan.request_hash,
             "estimated_cost": plan.estimate_usd,
             "options_json": to_json(options),
         }
-        what = f"Training {plan.model_name} on {preset.endpoint} ({plan.steps} steps)"
+        what = f"Training {plan.model_name} on {trainer.endpoint} ({plan.steps} steps)"
         state.jobs.record(TRAINING, [row], what=what)
         await state.jobs.submit(TRAINING, training_id)
     return to_run(state, load(state, training_id)), False
@@ -271,12 +272,12 @@ async def refresh(state: AppState, training_id: str) -> dict[str, Any]:
     return await state.jobs.advance(TRAINING, training_id)
 
 
-def _on_status(engine: JobEngine, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
+def _on_status(state: AppState, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
     """Queue position, log lines (redacted, capped), progress and ETA from one status answer."""
     if status.state == "queued":
         return {"queue_position": status.queue_position} if row["queue_position"] != status.queue_position else {}
     changes: dict[str, Any] = {"queue_position": None}
-    messages = [engine.copied(m, MAX_LOG_LINE_CHARS) or "" for m in log_messages(status.logs)]
+    messages = [state.jobs.copied(m, MAX_LOG_LINE_CHARS) or "" for m in log_messages(status.logs)]
     if messages:
         changes["logs_json"] = to_json(messages[-KEEP_LOG_LINES:])
     if row["started_at"] is None:
@@ -303,37 +304,63 @@ def _progress(row: dict[str, Any], messages: list[str]) -> dict[str, Any]:
     return changes
 
 
-def _lora_url(result: dict[str, Any], preset: TrainerPreset) -> str | None:
-    file = result.get(preset.output_key)
-    if isinstance(file, dict) and isinstance(file.get("url"), str):
-        return file["url"]
-    return None
+def _lora_files(result: dict[str, Any], trainer: TrainerProfile | None) -> list[dict[str, Any]]:
+    """Every LoRA file the trainer's output schema names, main one first: [{field, url, transformer?}]."""
+    fields = trainer.lora_outputs if trainer else tuple(name for name in result if "lora" in name)
+    files = []
+    for name in fields:
+        file = result.get(name)
+        if isinstance(file, dict) and isinstance(file.get("url"), str):
+            entry = {"field": name, "url": file["url"][:2000]}
+            if trainer and name in trainer.lora_transformers:
+                entry["transformer"] = trainer.lora_transformers[name]
+            files.append(entry)
+    return files
 
 
-async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str, Any]) -> Finish:
+def _lora_url(result: dict[str, Any], trainer: TrainerProfile | None) -> str | None:
+    files = _lora_files(result, trainer)
+    return files[0]["url"] if files else None
+
+
+def _request_trigger(request: dict[str, Any], trainer: TrainerProfile | None) -> str | None:
+    value = request.get(trainer.trigger_field) if trainer and trainer.trigger_field else None
+    return value if isinstance(value, str) else None
+
+
+def _request_steps(request: dict[str, Any], trainer: TrainerProfile | None) -> int | None:
+    value = request.get(trainer.steps_field if trainer and trainer.steps_field else "steps")
+    return value if isinstance(value, int) else None
+
+
+async def _on_finished(state: AppState, row: dict[str, Any], result: dict[str, Any]) -> Finish:
     """Register the model version (once) and keep a local copy of the LoRA file."""
     training_id = row["id"]
-    preset = preset_for_endpoint(row["endpoint"]) or PRESETS[row["model_type"]]
-    url = _lora_url(result, preset)
-    if url is None:
-        keys = engine.copied(str(list(result)), 300)
-        return Finish(failed=True, note=f"fal finished but its result has no {preset.output_key!r} LoRA file: {keys}")
+    trainer = trainer_for_endpoint(state.catalog, row["endpoint"])
+    files = _lora_files(result, trainer)
+    expected = trainer.lora_outputs if trainer else ("a *lora* field",)
+    if not files or (trainer and len(files) < len(trainer.lora_outputs)):
+        keys = state.jobs.copied(str(list(result)[:20]), 500)
+        return Finish(failed=True, note=f"fal finished but its result lacks the LoRA file(s) {list(expected)}: {keys}")
+    url = files[0]["url"]
     done: dict[str, Any] = {"progress": 100.0, "eta_seconds": 0.0}
     options = from_json(row.get("options_json"), {}) or {}
     request = from_json(row["request_json"], {})
     version = registry.register_version(
-        engine.store,
+        state.store,
         row["model_name"],
-        trigger_word=options.get("trigger_word") or request.get(preset.trigger_field) or "",
-        base_endpoint=preset.inference_endpoint,
+        trigger_word=options.get("trigger_word") or _request_trigger(request, trainer) or "",
+        base_endpoint=trainer.inference_endpoints[0] if trainer and trainer.inference_endpoints else "fal-ai/flux-lora",
         source="trained",
         lora_url=url,
         training_id=training_id,
         dataset_id=row["dataset_id"],
         params={
-            "trainer": preset.endpoint,
-            "model_type": preset.name,
-            "request": {k: v for k, v in request.items() if k != preset.data_field},
+            "trainer": row["endpoint"],
+            "model_type": row["model_type"],
+            "request": {k: v for k, v in request.items() if not trainer or k != trainer.data_field},
+            "lora_files": files,
+            "inference_endpoints": list(trainer.inference_endpoints) if trainer else [],
             "concepts": options.get("concepts") or [],
             "style": bool(options.get("style")),
         },
@@ -343,17 +370,18 @@ async def _on_finished(engine: JobEngine, row: dict[str, Any], result: dict[str,
     done["model_version_id"] = version.id
     if version.lora_path and Path(version.lora_path).is_file():
         return Finish(changes={**done, "lora_path": version.lora_path})
-    dest = engine.settings.loras_dir / version.model_name / f"v{version.version}-{training_id}.safetensors"
+    dest = state.settings.loras_dir / version.model_name / f"v{version.version}-{training_id}.safetensors"
     try:
-        deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, engine.settings.download_deadline_seconds)
-        download = await engine.download(url, dest, deadline_seconds=deadline)
-    except FalError as exc:
-        if exc.retryable:
+        deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, state.settings.download_deadline_seconds)
+        download = await state.jobs.download(url, dest, deadline_seconds=deadline)
+    except (FalError, DiskFull) as exc:
+        if isinstance(exc, FalError) and exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"
             return Finish(done=False, note=note, changes=done)
-        note = f"LoRA registered by URL only; the local copy could not be made: {exc.message}"
-        return Finish(note=note, changes=done)
-    engine.store.update(
+        return Finish(
+            note=f"LoRA registered by URL only; the local copy could not be made: {exc.message}", changes=done
+        )
+    state.store.update(
         "model_versions", "id", version.id, {"lora_path": str(download.path), "lora_sha256": download.sha256}
     )
     log.info("training %s: %s v%s saved to %s", training_id, version.model_name, version.version, download.path)
