@@ -18,7 +18,7 @@ from server.config import Settings
 from tests.conftest import TEST_KEY
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
-from tests.test_training import db_rows, zip_bytes
+from tests.test_training import FAST, dataset_url, db_rows, zip_bytes
 
 pytestmark = pytest.mark.anyio
 
@@ -164,6 +164,22 @@ async def test_text_copied_from_fal_is_redacted_and_capped(client: Client, fake_
     prompt = raw.structured_content["generations"][0]["prompt"]
     assert prompt.startswith("echo ***") and len(prompt) < 5000
     assert len(text) < 100_000
+
+
+async def test_training_log_lines_copied_from_fal_are_redacted_and_capped(
+    client: Client, fake_fal: FakeFal, settings: Settings
+) -> None:
+    fake_fal.script(FAST, queue_polls=0, run_polls=2, log_line=f"echo {TEST_KEY} " + "y" * 50_000)
+    args = {"dataset": dataset_url(fake_fal), "model_name": "echo", "trigger_word": "ECHOX"}
+    run = (await call_ok(client, "start_training", args))["training"]
+    raw = await client.call_tool("training_status", {"training_id": run["id"], "wait_seconds": 20})
+    text = " ".join(getattr(block, "text", "") for block in raw.content)
+    assert not raw.is_error and raw.structured_content["training"]["status"] == "completed"
+    assert TEST_KEY not in text and "test-key-secret" not in text
+    (row,) = db_rows(settings, "SELECT logs_json FROM trainings")
+    stored = json.loads(row["logs_json"])
+    assert any(line.startswith("echo ***") for line in stored) and max(len(line) for line in stored) < 1000
+    assert TEST_KEY not in row["logs_json"]
 
 
 async def test_dry_run_with_a_local_zip_uploads_nothing(client: Client, fake_fal: FakeFal, tmp_path: Path) -> None:
