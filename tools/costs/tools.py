@@ -24,13 +24,9 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Cost report", read_only=True, idempotent=True, open_world=False))
     async def cost_report(
         ctx: Context[Any],
-        days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
+        days: Annotated[int, Field(ge=1, le=3650)] = 30,
     ) -> CostReport:
-        """Estimated fal spend from the local ledger: totals per model, per day, per endpoint, and the budget.
-
-        Figures are estimates from the endpoint price table (fal bills the real amount); raw endpoints count
-        under '(none)' in by_model.
-        """
+        """Estimated fal spend per model, day and endpoint, against the budget caps."""
         state = state_of(ctx)
         window = (f"-{days} days",)
         rows = state.store.query(
