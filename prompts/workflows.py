@@ -185,16 +185,16 @@ def make_video_text(model_name: str, motion: str, scenario: str) -> str:
 
 1. list_models(name=<model>) to check it is registered. If I have no model yet, run the "train_my_model"
    workflow first: a video of me starts from a still of me.
-2. video(model=<model>, {scenario_arg}, dry_run=true). Tell me the image-to-video endpoint it picked, the clip
+2. video(start=<model>, {scenario_arg}, dry_run=true). Tell me the image-to-video endpoint it picked, the clip
    length, the estimated cost (per second and in total; say so when fal's price is an assumption) and the still
    prompt. Offer the choices the endpoint's schema allows (duration_seconds, aspect_ratio, resolution) and ask
    me to confirm. A refusal names its fix (another length, another endpoint, a smaller still): follow it.
 3. After I confirm, the same call without dry_run. It first makes a still with my model's LoRA, then animates
-   it; it answers with a video id at once. Poll video_status(video_id) every 30 s or so until completed; clips
-   take a few minutes. Never call video again for the same clip while one is running: that would pay twice.
+   it; it answers with a video id at once. Follow it with video(video_id=..., wait_seconds=30) until completed;
+   clips take a few minutes. An identical call while the clip is on its way joins it and pays nothing more.
 4. Show me the poster-and-strip preview, the duration, fps and resolution, and give me the local file path.
    If the motion is wrong, reword the motion prompt and animate the same still again with
-   video(generation_id=<the still's generation id>, prompt=...) rather than making a new still.
+   video(start=<the still's generation id>, prompt=...) rather than making a new still.
 """
 
 

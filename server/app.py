@@ -11,6 +11,7 @@ from mcp.server import MCPServer
 
 from prompts import workflows
 from server import __version__
+from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
 from server.state import AppState
@@ -72,10 +73,12 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
         for poller in BACKGROUND_POLLERS:
             watcher.add(poller)
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher)
+        catalog = Catalog(active)  # loads its snapshot on first use, not here
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, catalog=catalog)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
+                background.start_soon(anyio.to_thread.run_sync, catalog.warm)
                 state.runs.bind(background)
                 try:
                     yield state
@@ -83,6 +86,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                     background.cancel_scope.cancel()
         finally:
             await fal.aclose()
+            await catalog.aclose()
             store.close()
 
     server = AgentServer(

@@ -72,7 +72,7 @@ async def test_validation_error_is_explained_field_by_field(settings: Settings) 
     with pytest.raises(FalError) as caught:
         await gateway.submit("fal-ai/flux-lora", {"prompt": "x", "num_images": 9})
     assert caught.value.status_code == 422
-    assert "num_images" in caught.value.message and "between 1 and 4" in caught.value.message
+    assert "num_images" in caught.value.message and "from 1 to 4" in caught.value.message
     await gateway.aclose()
 
 

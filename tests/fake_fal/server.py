@@ -30,7 +30,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from tests.fake_fal.catalog import FakeCatalog
 from tests.fake_fal.media import video_for_input
+from tests.fake_fal.outputs import build_result
 
 TRAINER_DATA_FIELDS = ("images_data_url", "image_data_url", "training_data_url", "data_url")
 IMAGE_SIZES = {
@@ -109,6 +111,7 @@ class FakeFal:
         self.faults: list[Fault] = []
         self.default_script = Script()
         self.storage_elsewhere: FakeFal | None = None  # the upload-initiate answer names this server's URLs
+        self.catalog = FakeCatalog()  # fal's /v1/models and /v1/models/pricing, from shared/fal-catalog
         self.lock = threading.RLock()
         self._srv = ThreadingHTTPServer((host, port), _make_handler(self))
         self._srv.daemon_threads = True
@@ -239,6 +242,18 @@ class FakeFal:
             result = script.result(job)
         elif script.result is not None:
             result = script.result
+        elif (entry := self.catalog.entry(job.endpoint)) is not None and entry.get("output"):
+            result = build_result(
+                entry["output"],
+                job.input,
+                add_file=self.add_file,
+                picture=_picture,
+                video=lambda: video_for_input(job.input, _seed_of(job.input)),
+                audio=_wav,
+                lora=lambda tag: safetensors_bytes(tag, script.lora_bytes),
+                size=_size(job.input.get("image_size", "landscape_4_3")),
+                request_id=job.request_id,
+            )
         elif _is_trainer(job.app):
             result = self._trainer_result(job)
         else:
@@ -441,6 +456,8 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         def dispatch(
             self, method: str, path: str, query: dict[str, list[str]], body: bytes, payload: Any, truncate: bool
         ) -> None:
+            if method == "GET" and path.startswith("/v1/"):
+                return self.reply(*fake.catalog.answer(path, query))
             # File downloads and signed upload URLs need no key, as on fal's real storage.
             if not self.headers.get("Authorization") and not path.startswith(("/files/", "/gcs-put/")):
                 return self.reply(401, {"detail": "Missing authorization header"})
@@ -510,7 +527,9 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
             script = fake._script_for(endpoint)
             if script.reject_submit is not None:
                 return script.reject_submit[0], {"detail": script.reject_submit[1]}
-            errors = validate_input(endpoint, data)
+            errors = fake.catalog.check_submission(endpoint.strip("/"), data)
+            if errors is None:  # an endpoint fal's catalogue has no schema for: the hand-written rules
+                errors = validate_input(endpoint, data)
             if errors:
                 return 422, {"detail": errors}
             app = "/".join(endpoint.split("/")[:2])
@@ -700,6 +719,11 @@ def safetensors_bytes(tag: str, size: int) -> bytes:
         }
     ).encode()
     return struct.pack("<Q", len(header)) + header + random.Random(tag).randbytes(size // 4 * 4)
+
+
+def _seed_of(data: dict[str, Any]) -> int:
+    seed = data.get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
 
 
 def _wav() -> bytes:

@@ -12,19 +12,21 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget
-from tools.common import Progress, dedented, state_of, tool_meta
+from tools.common import Progress, dedented, state_of, tool_meta, user_errors
 from tools.training import job as jobs
+from tools.training import trainers
 from tools.training.job import TrainingRun
 from tools.training.request import build_plan, precheck
-from tools.training.trainers import DEFAULT_PRESET, docs_table, get_preset
+from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
 
 MAX_WAIT_SECONDS = 30.0
 
 START_TRAINING_DOC = """Step 2: train a LoRA on fal from a prepared dataset; answers at once with a training id.
 
-dry_run=true first: the exact request, cost and advice, nothing paid. The same request again returns the
-existing run (force=true trains again). Then training_status(training_id, wait_seconds=30) until completed:
-the model is registered as <model_name> v1, v2... Trainers, steps and prices: resource fal-video://trainers.
+dry_run=true first: the exact request (from the trainer's fal schema), cost and advice, nothing paid. The same
+request again returns the existing run (force=true trains again). Then training_status(training_id,
+wait_seconds=30) until completed: the model is registered as <model_name> v1, v2... Which trainer:
+cost_report(catalog='trainers').
 """
 
 
@@ -71,11 +73,11 @@ def register(server: MCPServer) -> None:
         ] = None,
         model_type: Annotated[
             str,
-            Field(description="flux-lora, flux-lora-portrait or flux-lora-turbo."),
+            Field(description="Trainer alias or fal endpoint id; default flux-lora."),
         ] = DEFAULT_PRESET,
-        steps: Annotated[int | None, Field(description="1000-1500 advised; default the trainer's.")] = None,
+        steps: Annotated[int | None, Field(description="Default: the trainer's.")] = None,
         num_epochs: Annotated[int | None, Field(description="Another name for steps.")] = None,
-        learning_rate: Annotated[float | None, Field(description="Portrait/turbo trainers only.")] = None,
+        learning_rate: Annotated[float | None, Field(description="Where the trainer has one.")] = None,
         style: Annotated[bool, Field(description="An art style, not a person.")] = False,
         concepts: Annotated[
             list[str] | None,
@@ -86,27 +88,34 @@ def register(server: MCPServer) -> None:
     ) -> StartTrainingResult:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
-        preset = get_preset(model_type)
-        checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
-        precheck(preset, model_name=model_name, trigger_word=trigger_word, **checks)
+        with user_errors():
+            trainer = await resolve_trainer(state.catalog, model_type)
+            checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
+            precheck(trainer, model_name=model_name, trigger_word=trigger_word, **checks)
         source, facts = await jobs.resolve_dataset(state, dataset)
-        plan = build_plan(
-            preset,
-            source,
-            model_name=model_name,
-            trigger_word=trigger_word,
-            steps=steps,
-            num_epochs=num_epochs,
-            learning_rate=learning_rate,
-            style=style,
-            concepts=concepts,
-            zip_facts=facts,
+        with user_errors():
+            plan = build_plan(
+                trainer,
+                source,
+                model_name=model_name,
+                trigger_word=trigger_word,
+                steps=steps,
+                num_epochs=num_epochs,
+                learning_rate=learning_rate,
+                style=style,
+                concepts=concepts,
+                zip_facts=facts,
+            )
+        plan.estimate = await training_estimate(
+            state.catalog, trainer, plan.steps, state.settings.max_cost_per_call_usd
         )
+        if trainer.status != "active":
+            plan.warnings.append(f"fal lists {trainer.endpoint} as {trainer.status}: it may stop working.")
         common: dict[str, Any] = {
-            "endpoint": preset.endpoint,
+            "endpoint": trainer.endpoint,
             "request": plan.body,
             "estimated_cost_usd": plan.estimate_usd,
-            "cost_basis": preset.price_note,
+            "cost_basis": plan.price_note,
             "warnings": plan.warnings,
             "notes": plan.notes,
         }
@@ -135,6 +144,19 @@ def register(server: MCPServer) -> None:
         return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
     # not read-only: records fal's answers, downloads the LoRA and registers the model version
+    @server.resource(
+        "fal-video://trainers{?steps}",
+        name="trainers",
+        title="fal trainers for a person",
+        description="Trainers that fit a person's photos, ranked by likeness options and price, with the default.",
+        mime_type="application/json",
+    )
+    async def trainer_guide(ctx: Context[Any], steps: str | None = None) -> dict[str, Any]:
+        state = state_of(ctx)
+        chosen = int(steps) if steps and steps.isdigit() else None
+        found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
+        return found.model_dump(mode="json")
+
     @server.tool(**tool_meta("Training status", read_only=False, idempotent=True, open_world=True))
     @dedented
     async def training_status(
@@ -162,16 +184,6 @@ def register(server: MCPServer) -> None:
         if wait_seconds:
             await progress(row["progress"] or 0.0, _progress_message(row))
         return TrainingStatusResult(training=jobs.to_run(state, row))
-
-    @server.resource(
-        "fal-video://trainers",
-        name="trainers",
-        title="LoRA trainers",
-        description="model_type choices for start_training: endpoint, steps, learning rate, images, price.",
-        mime_type="text/markdown",
-    )
-    def trainers() -> str:
-        return docs_table()
 
     @server.tool(**tool_meta("Cancel a training", read_only=False, destructive=True, idempotent=True, open_world=True))
     @dedented
