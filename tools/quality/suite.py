@@ -20,7 +20,6 @@ from prompts.loader import Template
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.common import ProgressFn
-from tools.generation import endpoints
 from tools.library import prompt_store
 from tools.models import registry
 from tools.quality import likeness
@@ -112,7 +111,6 @@ async def start(
                         "scenario": template.name,
                         "model_version": None if variant == "baseline" else version,
                         "endpoint": f"{name}@v{version}",
-                        "version": version,
                         "variant": variant,
                         "lora_scale": scale,
                         "seed": seed,
@@ -130,7 +128,7 @@ async def start(
     if unused:
         warnings.append(f"values {unused} match no variable of the chosen scenarios and were ignored.")
     if dry_run:
-        return _dry_run(state, name, plan, version_rows, len(seeds), warnings), []
+        return await _dry_run(state, name, plan, len(seeds), warnings), []
 
     suite_id = new_id("suite")
     options = {
@@ -169,24 +167,27 @@ async def start(
     return report, previews
 
 
-def _dry_run(
-    state: AppState,
-    model_name: str,
-    plan: list[dict[str, Any]],
-    version_rows: dict[int, Any],
-    columns: int,
-    warnings: list[str],
+async def _dry_run(
+    state: AppState, model_name: str, plan: list[dict[str, Any]], columns: int, warnings: list[str]
 ) -> SuiteReport:
-    """What run_suite would generate and cost, checked against the caps; nothing is stored or sent."""
+    """What run_suite would generate and cost (each image planned as the real run plans it: input checked
+    against fal's schema, priced), checked against the caps; nothing is stored, uploaded or sent."""
     from server.costs import check_budget
+    from tools.generation.plan import plan_generation
 
-    total, rough = 0.0, False
+    total = 0.0
     for cell in plan:
-        spec = endpoints.get(version_rows[cell["version"]].base_endpoint)
-        cost, estimated = endpoints.estimate_cost(spec, cell["input"], "image")
-        total, rough = total + cost, rough or estimated
-    if rough:
-        warnings.append("Some prices are estimates (the endpoint's price is not published per image).")
+        planned = await plan_generation(
+            state,
+            endpoint=cell["endpoint"],
+            input_params=cell["input"],
+            category_hint="image",
+            scenario=cell["scenario"],
+            lora_scale=cell["lora_scale"],
+            use_lora=cell["variant"] != "baseline",
+        )
+        total += planned.estimate
+        warnings += [w for w in planned.warnings if w.startswith("Cost:") and w not in warnings]
     try:
         check_budget(state.settings, state.store, total, f"This test suite ({len(plan)} images)")
     except ToolError as exc:
