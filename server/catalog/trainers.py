@@ -74,7 +74,7 @@ class TrainerProfile:
     inference_endpoints: tuple[str, ...]
     recommended_images: int
     min_images: int = MIN_IMAGES
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    input_schema: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def caption_rule(self) -> str:
@@ -149,7 +149,7 @@ def profile(entry: CatalogEntry, inference: list[CatalogEntry | None]) -> Traine
     rate_schema = props.get("learning_rate")
     rate_default = float(rate_schema["default"]) if rate_schema and "default" in rate_schema else None
     rate_range = _range(rate_schema, 1e-7, 1.0) if rate_schema else None
-    person = {name: True for name in FACE_FLAGS if props.get(name, {}).get("type") == "boolean"}
+    person: dict[str, Any] = {name: True for name in FACE_FLAGS if props.get(name, {}).get("type") == "boolean"}
     if "multiresolution_training" in props:
         person["multiresolution_training"] = True
     style: dict[str, Any] | None = None
@@ -186,4 +186,5 @@ def profile(entry: CatalogEntry, inference: list[CatalogEntry | None]) -> Traine
         lora_transformers=dict(override.get("lora_transformers", {})),
         inference_endpoints=entry.inference_endpoint_ids,
         recommended_images=max(int(advised.group(1)) if advised else 10, MIN_IMAGES),
+        input_schema=entry.input_schema,
     )

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.disk import is_out_of_room
 from tools.dataset.caption import build_caption
 from tools.dataset.checks import (
     Check,
@@ -128,6 +129,8 @@ def analyse_folder(
                 try:
                     results[cand.rel] = future.result()
                 except Exception as exc:  # a bug or an exotic file must cost one image, not the whole run
+                    if is_out_of_room(exc):  # ... but a full disk is not the photo's fault: stop the run
+                        raise
                     failed = ImageResult(cand.rel, cand.category)
                     failed.checks.append(Check("readable", None, "reject", f"could not be processed ({exc})"))
                     results[cand.rel] = failed

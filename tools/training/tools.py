@@ -12,24 +12,25 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget
-from tools.common import Progress, dedented, state_of, tool_meta
+from tools.common import Progress, dedented, state_of, tool_meta, user_errors
 from tools.training import job as jobs
+from tools.training import trainers
 from tools.training.job import TrainingRun
 from tools.training.request import build_plan, precheck
-from tools.training.trainers import DEFAULT_PRESET, docs_table, get_preset
+from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
 
 MAX_WAIT_SECONDS = 30.0
 
-START_TRAINING_DOC = f"""Start a LoRA training on fal for a prepared dataset and return at once with a training id.
+START_TRAINING_DOC = """Start a LoRA training on fal for a prepared dataset and return at once with a training id.
 
-Checks the trigger word, steps and learning rate against the setup guide's advice (warnings are in the result),
-estimates the cost and refuses it over the configured budget. Use dry_run=true first to see the exact request and
-price. Calling again with the same dataset and parameters returns the existing run instead of paying twice
-(force=true overrides). Then poll with training_status(training_id); when it completes the model is registered as
-<model_name> v1, v2, ... and its LoRA file is saved locally.
-
-Trainers (model_type):
-{docs_table()}
+Any fal trainer for a person's photos, by alias or endpoint id (model_type; default flux-lora): the request
+uses that trainer's own fields from fal's schema (zip, trigger, steps, learning rate, face options) and is
+checked against it. cost_report(catalog='trainers') ranks them by likeness options and price. Checks the trigger
+word, steps and learning rate (warnings are in the result), estimates the cost from fal's prices and refuses it
+over the budget. Use dry_run=true first to see the exact request and price. Calling again with the same dataset
+and parameters returns the existing run instead of paying twice (force=true overrides). Then poll with
+training_status(training_id); when it completes the model is registered as <model_name> v1, v2, ... with its
+LoRA file(s), to run on the trainer's paired inference endpoint.
 """
 
 
@@ -77,18 +78,18 @@ def register(server: MCPServer) -> None:
         model_type: Annotated[
             str,
             Field(
-                description="flux-lora (fast trainer, default), flux-lora-portrait or flux-lora-turbo. sdxl-lora / "
-                "sd15-lora / dreambooth are explained, not trained."
+                description="Trainer alias or fal endpoint id, e.g. flux-lora (default), flux-lora-portrait, "
+                "z-image-turbo-trainer-v2, qwen-image-2512-trainer-v2, wan-22-image-trainer."
             ),
         ] = DEFAULT_PRESET,
         steps: Annotated[
-            int | None, Field(description="Training steps; 1000–1500 recommended. Default: the preset's.")
+            int | None, Field(description="Training steps (always sent). Default: the trainer's schema default.")
         ] = None,
         num_epochs: Annotated[
             int | None, Field(description="Accepted as another name for steps (fal counts steps).")
         ] = None,
         learning_rate: Annotated[
-            float | None, Field(description="Portrait/turbo only; default the preset's (e.g. 9e-5 for portrait).")
+            float | None, Field(description="For trainers whose schema has one; default: the schema's.")
         ] = None,
         style: Annotated[
             bool, Field(description="Style training (an art style, not a person): no face masks/auto-captions.")
@@ -104,27 +105,34 @@ def register(server: MCPServer) -> None:
     ) -> StartTrainingResult:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
-        preset = get_preset(model_type)
-        checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
-        precheck(preset, model_name=model_name, trigger_word=trigger_word, **checks)
+        with user_errors():
+            trainer = await resolve_trainer(state.catalog, model_type)
+            checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
+            precheck(trainer, model_name=model_name, trigger_word=trigger_word, **checks)
         source, facts = await jobs.resolve_dataset(state, dataset)
-        plan = build_plan(
-            preset,
-            source,
-            model_name=model_name,
-            trigger_word=trigger_word,
-            steps=steps,
-            num_epochs=num_epochs,
-            learning_rate=learning_rate,
-            style=style,
-            concepts=concepts,
-            zip_facts=facts,
+        with user_errors():
+            plan = build_plan(
+                trainer,
+                source,
+                model_name=model_name,
+                trigger_word=trigger_word,
+                steps=steps,
+                num_epochs=num_epochs,
+                learning_rate=learning_rate,
+                style=style,
+                concepts=concepts,
+                zip_facts=facts,
+            )
+        plan.estimate = await training_estimate(
+            state.catalog, trainer, plan.steps, state.settings.max_cost_per_call_usd
         )
+        if trainer.status != "active":
+            plan.warnings.append(f"fal lists {trainer.endpoint} as {trainer.status}: it may stop working.")
         common: dict[str, Any] = {
-            "endpoint": preset.endpoint,
+            "endpoint": trainer.endpoint,
             "request": plan.body,
             "estimated_cost_usd": plan.estimate_usd,
-            "cost_basis": preset.price_note,
+            "cost_basis": plan.price_note,
             "warnings": plan.warnings,
             "notes": plan.notes,
         }
@@ -153,6 +161,19 @@ def register(server: MCPServer) -> None:
         return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
     # not read-only: records fal's answers, downloads the LoRA and registers the model version
+    @server.resource(
+        "fal-video://trainers{?steps}",
+        name="trainers",
+        title="fal trainers for a person",
+        description="Trainers that fit a person's photos, ranked by likeness options and price, with the default.",
+        mime_type="application/json",
+    )
+    async def trainer_guide(ctx: Context[Any], steps: str | None = None) -> dict[str, Any]:
+        state = state_of(ctx)
+        chosen = int(steps) if steps and steps.isdigit() else None
+        found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
+        return found.model_dump(mode="json")
+
     @server.tool(**tool_meta("Training status", read_only=False, idempotent=True, open_world=True))
     @dedented
     async def training_status(
