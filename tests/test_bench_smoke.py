@@ -42,4 +42,4 @@ def test_dataset_prep_prints_its_ratios() -> None:
 def test_memory_prints_peak_rss_per_core_count() -> None:
     out = _run("bench/memory.py", "--only", "big", "--count", "2", "--cores", "2", "--uncapped", "0")
     assert "worst peak with the cap" in out and "(target ≤ 1024 MB)" in out
-    assert "peak on 2 cores" in out and "big: peak at 2 cores" in out
+    assert "peak on 2 cores" in out and "big: peak MB by cores 2: " in out

@@ -11,7 +11,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from prompts.loader import Template, TemplateError, build_template, render
+from prompts.loader import Template, TemplateError, build_template, render, render_motion
 from server.state import AppState
 from server.storage import utc_now
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
@@ -37,6 +37,7 @@ class Rendered(BaseModel):
     model: str | None = Field(description="Model reference whose trigger word was used, if any.")
     input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
     lora_scale: float | None
+    motion_prompt: str | None = Field(default=None, description="A video scenario's motion, for the video tool.")
 
 
 class LibraryResult(BaseModel):
@@ -93,6 +94,7 @@ def render_for(
         )
     try:
         prompt = render(template, word, values)
+        motion = render_motion(template, word, values)
     except TemplateError as exc:
         raise ToolError(str(exc)) from exc
     return Rendered(
@@ -101,6 +103,7 @@ def render_for(
         model=ref,
         input_params={"prompt": prompt, **template.settings.as_input()},
         lora_scale=template.settings.lora_scale,
+        motion_prompt=motion,
     )
 
 
@@ -206,6 +209,11 @@ def register(server: MCPServer) -> None:
         if action == "run":
             found = prompt_store.get_template(store, need(name, "name"))
             rendered = render_for(state, found, model=model, trigger_word=trigger_word, values=values)
+            if found.is_video:
+                raise ToolError(
+                    f"{found.name} is a video scenario: make the clip with video(start={rendered.model or '<model>'!r}"
+                    f", scenario={found.name!r}), which makes this still first and then animates it."
+                )
             if not rendered.model:
                 raise ToolError("run needs model=<registered model name or fal endpoint> to generate with.")
             return await _run(ctx, state, found, rendered, input_params or {}, lora_scale)
