@@ -143,7 +143,7 @@ def _rejection_summary(results: list[ImageResult]) -> str:
     return "\n".join(lines)
 
 
-def _same_person(results: list[ImageResult], options: Options) -> str:
+def same_person_pass(results: list[ImageResult], options: Options) -> str:
     """Add a same_person check to every photo still in the running; returns the method note."""
     if not options.same_person_check:
         return identity.method(False)
@@ -195,7 +195,7 @@ def run_prepare(
         staging.mkdir(parents=True, exist_ok=True)
     try:
         results = analyse_folder(scan, options, staging, on_progress, on_stage=on_stage)
-        identity_note = _same_person(results, options)
+        identity_note = same_person_pass(results, options)
         report = build_report(results, options.include_warnings, options.text_check)
         report.method_notes.append(identity_note)
         if not (options.same_person_check and identity.available()):  # say so where it is read, not only in notes
