@@ -26,6 +26,7 @@ from tools.dataset import store as rows
 from tools.dataset.caption import DEFAULT_TEMPLATE, PLACEHOLDERS
 from tools.dataset.models import DatasetDetail, DatasetList, DatasetPaths, DatasetSummary, PreparedDataset
 from tools.dataset.result_size import fit_rows, trim_note
+from tools.dataset.upload import live_upload
 
 if TYPE_CHECKING:
     from tools.dataset.analyse import Options
@@ -195,7 +196,9 @@ def register(server: MCPServer) -> None:
         Pass dataset_id to see one in full: its report and advice, per-image verdicts and captions, the prepared
         folder, zip and contact sheet paths, its fal URL and every version of the same name.
         """
-        store = state_of(ctx).store
+        state = state_of(ctx)
+        store = state.store
+        await _drop_dead_uploads(state, rows.summaries(store)[:LIVENESS_CHECKS])
         if dataset_id is None:
             return DatasetList(datasets=[DatasetSummary(**row) for row in rows.summaries(store)])
         row = rows.get(store, dataset_id.strip())
@@ -218,6 +221,25 @@ def register(server: MCPServer) -> None:
             versions=versions,
         )
         return DatasetList(datasets=versions, detail=detail)
+
+
+LIVENESS_CHECKS = 20  # newest datasets whose upload list_datasets checks (one HEAD each, concurrently)
+
+
+async def _drop_dead_uploads(state: Any, summaries: list[dict[str, Any]]) -> None:
+    """Mark the uploads fal no longer has as expired, so no listing shows a dead upload as uploaded."""
+    uploaded = [row for row in summaries if row["status"] == "uploaded" and row["fal_url"]]
+    if not uploaded:
+        return
+
+    async def check(summary: dict[str, Any]) -> None:
+        row = rows.get(state.store, summary["dataset_id"])
+        if row is not None:
+            await live_upload(state.fal, state.store, row, reupload=False)
+
+    async with anyio.create_task_group() as group:
+        for summary in uploaded:
+            group.start_soon(check, summary)
 
 
 async def _require_key(state: Any) -> None:
@@ -270,6 +292,12 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
                 on_stage=on_stage,
             )
         )
+        if request.upload and not request.dry_run and result.status == "uploaded" and result.dataset_id:
+            # A version uploaded earlier: its file may have expired from fal storage since (kept ~7 days).
+            run.report(UPLOAD_PERCENT, "checking the earlier upload is still in fal storage")
+            row = rows.get(state.store, result.dataset_id)
+            assert row is not None
+            result.fal_url, result.uploaded_now = await fal_call(live_upload(state.fal, state.store, row))
         if request.upload and not request.dry_run and result.status != "uploaded":
             assert result.dataset_id is not None and result.paths.zip is not None
             zip_mb = Path(result.paths.zip).stat().st_size / 1e6

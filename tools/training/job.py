@@ -20,9 +20,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget, record_cost
+from server.errors import UserError
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import Store, from_json, new_id, to_json, utc_now
+from tools.dataset.upload import live_upload
 from tools.models import registry
 from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
@@ -196,15 +198,13 @@ async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, Zip
     facts = None
     if zip_path is not None and zip_path.is_file():
         facts = await anyio.to_thread.run_sync(inspect_zip, zip_path)
-    url = row.get("fal_url")
-    if not url:
-        if zip_path is None or not zip_path.is_file():
-            raise ToolError(
-                f"Dataset {row['id']} has no uploaded zip and its local zip is missing ({zip_path}). Run "
-                "prepare_dataset on the photo folder again."
-            )
-        url, _ = await _upload(state, zip_path)
-        state.store.update("datasets", "id", row["id"], {"fal_url": url, "status": "uploaded"})
+    try:  # a stored fal URL may have expired (fal keeps files ~7 days): checked, re-uploaded when gone
+        url, _ = await live_upload(state.fal, state.store, row)
+    except UserError as exc:
+        raise ToolError(exc.message) from exc
+    except FalError as exc:
+        raise ToolError(exc.message) from exc
+    assert url is not None
     source = DatasetSource(
         url=url,
         dataset_id=row["id"],
