@@ -19,6 +19,9 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _GUIDE_TRIGGER = re.compile(r"\[trigger\]", re.IGNORECASE)
 _NAME_SEPARATORS = re.compile(r"[\s_]+")
+# Faces are taller than wide: fal's FLUX endpoints default to landscape_4_3, which crops a headshot badly.
+_PORTRAIT_SCENARIO = re.compile(r"headshot|profile|portrait|avatar")
+PORTRAIT_SIZE = "portrait_4_3"
 
 
 class TemplateError(ValueError):
@@ -117,7 +120,10 @@ def build_template(
     if not text:
         problems.append("the template text is empty")
     if "{" + TRIGGER + "}" not in PLACEHOLDER.sub(lambda m: "{" + m.group(1).lower() + "}", text):
-        problems.append("it must contain {trigger} (or [trigger]) where the model's trigger word goes")
+        problems.append(
+            "it must contain {trigger} (or [trigger]) where the model's trigger word goes; a prompt written with "
+            "the word itself (e.g. SIDAI) is converted when the import is given model=<model> or trigger_word=SIDAI"
+        )
     text = PLACEHOLDER.sub(lambda m: "{" + m.group(1).lower() + "}", text)
     used = placeholders(text)
     declared = {str(k).lower(): (None if v is None else str(v)) for k, v in (variables or {}).items()}
@@ -140,8 +146,11 @@ def build_template(
         parsed = parsed.model_copy(update={"motion_prompt": motion})
     if problems:
         raise TemplateError(f"Template {name!r} is invalid: " + "; ".join(problems) + ".")
+    name = normalize_name(name)
+    if parsed.image_size is None and _PORTRAIT_SCENARIO.search(name):
+        parsed = parsed.model_copy(update={"image_size": PORTRAIT_SIZE})
     return Template(
-        name=normalize_name(name),
+        name=name,
         description=description.strip(),
         template=text,
         variables={var: declared.get(var) for var in used},
@@ -233,9 +242,13 @@ GUIDE_KEYS = {"prompt", "guidance_scale", "steps", "num_inference_steps", "descr
 GUIDE_KEYS |= {"num_images", "lora_scale", "tags", "model", "model_version", "motion_prompt", "duration_seconds"}
 
 
-def to_guide_entry(template: Template) -> dict[str, Any]:
-    """`name: {prompt, guidance_scale, steps, ...}` — the guide's keys first, our extras after."""
-    entry: dict[str, Any] = {"prompt": guide_text(template.template)}
+def to_guide_entry(template: Template, trigger_word: str | None = None) -> dict[str, Any]:
+    """`name: {prompt, guidance_scale, steps, ...}` — the guide's keys first, our extras after.
+
+    With a trigger word the prompt carries it in place of the placeholder, as the guide writes prompts.
+    """
+    text = template.template.replace("{" + TRIGGER + "}", trigger_word.strip()) if trigger_word else None
+    entry: dict[str, Any] = {"prompt": text or guide_text(template.template)}
     settings = template.settings
     if settings.guidance_scale is not None:
         entry["guidance_scale"] = settings.guidance_scale
@@ -265,7 +278,18 @@ def guide_text(text: str) -> str:
     return text.replace("{" + TRIGGER + "}", "[trigger]")
 
 
-def from_guide_entry(name: str, entry: Any) -> Template:
+def with_placeholder(text: str, trigger_word: str | None) -> str:
+    """A prompt written with the trigger word itself (the guide's "Photo of SIDAI, ...") gets `{trigger}` there.
+
+    Text that already has a placeholder is left alone; so is text without the word (build_template reports it).
+    """
+    if not trigger_word or "{" + TRIGGER + "}" in canonical_text(text).lower():
+        return text
+    word = re.compile(rf"(?<![A-Za-z0-9_-]){re.escape(trigger_word.strip())}(?![A-Za-z0-9_-])", re.IGNORECASE)
+    return word.sub("{" + TRIGGER + "}", text)
+
+
+def from_guide_entry(name: str, entry: Any, trigger_word: str | None = None) -> Template:
     if isinstance(entry, str):
         entry = {"prompt": entry}
     if not isinstance(entry, dict):
@@ -287,7 +311,7 @@ def from_guide_entry(name: str, entry: Any) -> Template:
     }
     return build_template(
         name=name,
-        template=entry["prompt"],
+        template=with_placeholder(entry["prompt"], trigger_word),
         description=str(entry.get("description") or ""),
         variables=entry.get("variables"),
         settings={k: v for k, v in settings.items() if v is not None},

@@ -2,16 +2,93 @@
 
 Each prompt returns one user message that names the tools to call, in order, with the arguments filled in.
 Every argument has a default, because a missing required prompt argument is a protocol error, not advice.
+Arguments arrive as strings; each is checked here, and a bad one (or an unknown name) is refused with a
+JSON-RPC invalid-params error that names it and says what to give instead.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from mcp import MCPError
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Message, UserMessage
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.prompts import Prompt
+from mcp.types import INVALID_PARAMS
+from pydantic import Field
 
-from prompts.loader import builtin_templates
+from prompts.loader import TemplateError, builtin_templates, normalize_name
+from tools.training.trigger_words import check_trigger_word
 
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
+MAX_IMAGES = 8
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+ModelName = Annotated[str, Field(description="Registered model name, e.g. sid-custom-model (empty: ask).")]
+
+
+class PromptArgumentError(MCPError):
+    """A prompt argument the host should correct; sent as JSON-RPC invalid params."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(INVALID_PARAMS, f"Invalid prompt argument {argument}: {message}", {"argument": argument})
+
+
+def _model_name(raw: str) -> str:
+    name = raw.strip()
+    if name and not _MODEL_NAME.match(name):
+        raise PromptArgumentError(
+            "model_name", f"{raw!r} is not a model name; use letters, digits, '.', '_' or '-' (e.g. sid-custom-model)."
+        )
+    return name
+
+
+def _folder(raw: str) -> str:
+    folder = raw.strip()
+    if folder and not Path(folder).expanduser().is_dir():
+        raise PromptArgumentError(
+            "photos_folder", f"{folder!r} is not a folder on this machine; give the full path of the photo folder."
+        )
+    return folder
+
+
+def _trigger(raw: str) -> str:
+    word = raw.strip()
+    if word:
+        try:
+            check_trigger_word(word)
+        except ToolError as exc:
+            raise PromptArgumentError("trigger_word", str(exc)) from None
+    return word
+
+
+def _versions(raw: str) -> list[int]:
+    parts = [part.strip().lstrip("vV") for part in raw.split(",") if part.strip()]
+    if not all(part.isdigit() and int(part) > 0 for part in parts):
+        raise PromptArgumentError(
+            "versions", f"{raw!r} must be comma-separated version numbers, e.g. '1,2' or 'v1,v2'."
+        )
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+def _scenario(raw: str, argument: str) -> str:
+    try:
+        return normalize_name(raw)
+    except TemplateError:
+        raise PromptArgumentError(
+            argument, f"{raw!r} is not a template name; e.g. {', '.join(GUIDE_SCENARIOS)}."
+        ) from None
+
+
+def _count(raw: str) -> int:
+    text = raw.strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_IMAGES:
+        raise PromptArgumentError("count", f"{raw!r} must be a whole number from 1 to {MAX_IMAGES}.")
+    return int(text)
 
 
 def _model_line(model_name: str) -> str:
@@ -21,7 +98,8 @@ def _model_line(model_name: str) -> str:
 
 
 def train_my_model_text(model_name: str, photos_folder: str, trigger_word: str) -> str:
-    name = model_name.strip() or "<ask me for a short model name, e.g. sid-custom-model>"
+    model_name, photos_folder, trigger_word = _model_name(model_name), _folder(photos_folder), _trigger(trigger_word)
+    name = model_name or "<ask me for a short model name, e.g. sid-custom-model>"
     folder = photos_folder.strip() or "<ask me for the folder with 10-30 photos of me>"
     trigger = trigger_word.strip() or "<a rare token such as 'sidx'; suggest one and confirm>"
     return f"""Train a personal image model of me on fal.ai with the fal-video tools.
@@ -40,17 +118,19 @@ def train_my_model_text(model_name: str, photos_folder: str, trigger_word: str) 
 
 
 def test_my_model_text(model_name: str, versions: str, scenarios: str) -> str:
-    chosen = [s.strip() for s in scenarios.split(",") if s.strip()] or list(GUIDE_SCENARIOS)
-    version_list = [v.strip().lstrip("vV") for v in versions.split(",") if v.strip()]
-    version_arg = f"versions={[int(v) for v in version_list if v.isdigit()]}, " if version_list else ""
+    model_name = _model_name(model_name)
+    chosen = [_scenario(s, "scenarios") for s in scenarios.split(",") if s.strip()] or list(GUIDE_SCENARIOS)
+    version_list = _versions(versions)
+    version_arg = f"versions={version_list}, " if version_list else ""
     return f"""Test my personal model and fill in its quality matrix. {_model_line(model_name)}
 
 1. quality_matrix(action="run_suite", model=<model>, {version_arg}scenarios={chosen}, seeds=[1, 2],
-   include_baseline=true). It generates every scenario × seed (× version) and returns a labelled contact sheet.
+   include_baseline=true, dry_run=true): tell me the image count and cost; after I confirm, run it without
+   dry_run. It generates every scenario × seed (× version) and returns a labelled contact sheet.
    If it answers with pending generations, call quality_matrix(action="suite_status", suite_id=...) until done.
 2. Look at the contact sheet. For each scenario and version, score quality 1-10 (sharpness, anatomy, lighting,
    artefacts) and likeness 1-10 (does it look like me? compare with the no-LoRA baseline column) and record them
-   with quality_matrix(action="record", model=<model>@v<N>, scenario=..., quality=..., likeness=..., notes=...).
+   in one call: quality_matrix(action="record", model=<model>@v<N>, scores=[{{scenario, quality, likeness, notes}}]).
    If the likeness extra is installed, quality_matrix(action="likeness", suite_id=...) fills likeness objectively.
 3. With two or more versions, quality_matrix(action="compare", model=<model>) and tell me which version to keep
    as default and why; pin it with make_default=true only after I agree.
@@ -59,13 +139,11 @@ def test_my_model_text(model_name: str, versions: str, scenarios: str) -> str:
 
 
 def create_images_text(model_name: str, scenario: str, count: str, details: str) -> str:
+    model_name = _model_name(model_name)
     names = sorted(builtin_templates())
-    wanted = scenario.strip().lower().replace("_", "-").replace(" ", "-") or "professional-headshot"
+    wanted = _scenario(scenario, "scenario") if scenario.strip() else "professional-headshot"
     known = wanted in names
-    try:
-        images = max(1, min(int(count), 8))
-    except ValueError:
-        images = 4
+    images = _count(count)
     extra = f" Wishes for the images: {details.strip()}." if details.strip() else ""
     template_line = (
         f'prompt_library(action="get", name={wanted!r}) to see its variables and settings.'
@@ -81,15 +159,18 @@ def create_images_text(model_name: str, scenario: str, count: str, details: str)
 3. prompt_library(action="run", name={wanted!r}, model=<model>, values={{...}},
    input_params={{"num_images": {images}}}). If it is still running, poll generation_status(generation_id).
 4. Show me the previews and file paths. Ask me to score quality and likeness 1-10 and record them with
-   quality_matrix(action="record", ...) so the library learns which prompts work for this model.
+   quality_matrix(action="record", model=<model>, scores=[...]) so the library learns which prompts work.
 """
 
 
 def make_video_text(model_name: str, motion: str, scenario: str) -> str:
+    model_name = _model_name(model_name)
     videos = sorted(name for name, template in builtin_templates().items() if template.is_video)
-    wanted = scenario.strip().lower().replace("_", "-").replace(" ", "-")
+    wanted = _scenario(scenario, "scenario") if scenario.strip() else ""
     if wanted and wanted not in videos:
-        wanted = ""
+        raise PromptArgumentError(
+            "scenario", f"{scenario!r} is not a video scenario; the video scenarios: {', '.join(videos)}."
+        )
     what = (
         f"the {wanted!r} scenario (its still prompt and motion prompt)"
         if wanted
@@ -102,7 +183,7 @@ def make_video_text(model_name: str, motion: str, scenario: str) -> str:
 
 1. list_models(name=<model>) to check it is registered. If I have no model yet, run the "train_my_model"
    workflow first: a video of me starts from a still of me.
-2. video(model=<model>, {scenario_arg}, dry_run=true). Tell me the image-to-video endpoint it picked, the clip
+2. video(start=<model>, {scenario_arg}, dry_run=true). Tell me the image-to-video endpoint it picked, the clip
    length, the estimated cost (per second and in total; say so when fal's price is an assumption) and the still
    prompt. Offer the choices the endpoint's schema allows (duration_seconds, aspect_ratio, resolution) and ask
    me to confirm. A refusal names its fix (another length, another endpoint, a smaller still): follow it.
@@ -111,37 +192,80 @@ def make_video_text(model_name: str, motion: str, scenario: str) -> str:
    take a few minutes. Never call video again for the same clip while one is running: that would pay twice.
 4. Show me the poster-and-strip preview, the duration, fps and resolution, and give me the local file path.
    If the motion is wrong, reword the motion prompt and animate the same still again with
-   video(generation_id=<the still's generation id>, prompt=...) rather than making a new still.
+   video(start=<the still's generation id>, prompt=...) rather than making a new still.
 """
 
 
+def _checked(prompt: Prompt) -> Prompt:
+    """Refuse unknown argument names by name, listing the valid ones, before the SDK's own validation."""
+    call = prompt.fn
+    valid = [argument.name for argument in prompt.arguments or []]
+
+    def checked(**arguments: Any) -> Any:
+        unknown = sorted(set(arguments) - set(valid))
+        if unknown:
+            raise PromptArgumentError(
+                unknown[0], f"{prompt.name} has no argument {unknown[0]!r}; its arguments are: {', '.join(valid)}."
+            )
+        return call(**arguments)
+
+    prompt.fn = checked
+    return prompt
+
+
+def _add(server: MCPServer, fn: Callable[..., list[Message]], title: str) -> None:
+    server.add_prompt(_checked(Prompt.from_function(fn, title=title)))
+
+
+def train_my_model(
+    model_name: ModelName = "",
+    photos_folder: Annotated[str, Field(description="Full path of the folder with 10-30 photos (empty: ask).")] = "",
+    trigger_word: Annotated[
+        str, Field(description="Rare one-word token for the person, e.g. SIDAI (empty: ask).")
+    ] = "",
+) -> list[Message]:
+    """Prepare a photo dataset, train a LoRA on fal.ai and follow it to a registered model."""
+    return [UserMessage(train_my_model_text(model_name, photos_folder, trigger_word))]
+
+
+def test_my_model(
+    model_name: ModelName = "",
+    versions: Annotated[
+        str, Field(description="Comma-separated versions to compare, e.g. '1,2' (empty: newest).")
+    ] = "",
+    scenarios: Annotated[
+        str, Field(description="Comma-separated template names, e.g. 'linkedin-profile,book-cover' (empty: guide's).")
+    ] = "",
+) -> list[Message]:
+    """Run the quality matrix: scenarios × seeds (× versions), contact sheet, scores, comparison."""
+    return [UserMessage(test_my_model_text(model_name, versions, scenarios))]
+
+
+def create_scenario_images(
+    model_name: ModelName = "",
+    scenario: Annotated[
+        str, Field(description="Template name, e.g. professional-headshot, youtube-thumbnail, book-cover.")
+    ] = "professional-headshot",
+    count: Annotated[str, Field(description=f"How many images, 1-{MAX_IMAGES}.")] = "4",
+    details: Annotated[str, Field(description="Wishes for the images, e.g. 'navy suit, outdoors'.")] = "",
+) -> list[Message]:
+    """Create images for one scenario from the prompt library with a personal model."""
+    return [UserMessage(create_images_text(model_name, scenario, count, details))]
+
+
+def make_video_of_me(
+    model_name: ModelName = "",
+    motion: Annotated[str, Field(description="What should happen, e.g. 'waves hello' (empty: ask).")] = "",
+    scenario: Annotated[
+        str, Field(description="A video scenario: video-waving-greeting, video-talking-head-intro (empty: none).")
+    ] = "",
+) -> list[Message]:
+    """Animate a still of me made with my personal model: pick the endpoint, show the cost, follow the job."""
+    return [UserMessage(make_video_text(model_name, motion, scenario))]
+
+
 def register(server: MCPServer) -> None:
-    @server.prompt(name="train_my_model", title="Train my model")
-    def train_my_model(model_name: str = "", photos_folder: str = "", trigger_word: str = "") -> list[Message]:
-        """Walk through preparing a photo dataset, training a LoRA on fal.ai and watching it finish."""
-        return [UserMessage(train_my_model_text(model_name, photos_folder, trigger_word))]
-
-    @server.prompt(name="test_my_model", title="Test my model")
-    def test_my_model(model_name: str = "", versions: str = "", scenarios: str = "") -> list[Message]:
-        """Run the quality-testing matrix: scenarios × seeds (× versions), contact sheet, scores, comparison.
-
-        versions and scenarios are comma-separated, e.g. versions="1,2", scenarios="linkedin-profile,book-cover".
-        """
-        return [UserMessage(test_my_model_text(model_name, versions, scenarios))]
-
-    @server.prompt(name="create_scenario_images", title="Create scenario images")
-    def create_scenario_images(
-        model_name: str = "", scenario: str = "professional-headshot", count: str = "4", details: str = ""
-    ) -> list[Message]:
-        """Create images for one scenario (professional-headshot, youtube-thumbnail, book-cover, ...) from the
-        prompt library with a personal model."""
-        return [UserMessage(create_images_text(model_name, scenario, count, details))]
-
-    @server.prompt(name="make_video_of_me", title="Make a video of me")
-    def make_video_of_me(model_name: str = "", motion: str = "", scenario: str = "") -> list[Message]:
-        """Animate a still of me made with my personal model: pick the endpoint, show the cost, follow the job.
-
-        motion is what should happen ("waves hello"); scenario is a video scenario from the prompt library
-        (video-waving-greeting, video-talking-head-intro).
-        """
-        return [UserMessage(make_video_text(model_name, motion, scenario))]
+    _add(server, train_my_model, "Train my model")
+    _add(server, test_my_model, "Test my model")
+    _add(server, create_scenario_images, "Create scenario images")
+    _add(server, make_video_of_me, "Make a video of me")

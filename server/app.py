@@ -11,6 +11,7 @@ from mcp.server import MCPServer
 
 from prompts import workflows
 from server import __version__
+from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
 from server.state import AppState
@@ -24,6 +25,7 @@ from tools.generation.plan import poll_generations
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
+from tools.surface import AgentSurface
 from tools.training import tools as training_tools
 from tools.training.job import poll_due_trainings
 
@@ -71,7 +73,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         watcher = Watcher(tick_seconds=min(active.poll_min_seconds, 5.0))
         for poller in BACKGROUND_POLLERS:
             watcher.add(poller)
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher)
+        catalog = Catalog(active)  # loads its snapshot on first use, not here
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, catalog=catalog)
         try:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
@@ -82,6 +85,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                     background.cancel_scope.cancel()
         finally:
             await fal.aclose()
+            catalog.close()
             store.close()
 
     server = MCPServer(
@@ -93,4 +97,5 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     )
     for surface in REGISTRATIONS:
         surface.register(server)
+    server.middleware.append(AgentSurface(server, resources.LISTED_COLLECTIONS))
     return server

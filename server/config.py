@@ -6,6 +6,7 @@ Nothing else in the project reads `os.environ` for its own settings.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,8 +30,18 @@ ENV_HTTP_TOKEN = "FAL_VIDEO_MCP_HTTP_TOKEN"
 MISSING_KEY_HELP = (
     "No fal.ai API key is configured. Create one at https://fal.ai/dashboard/keys and give it to the server "
     'as the FAL_KEY environment variable (in the "env" block of your MCP host\'s config, e.g. mcp.json or '
-    "claude_desktop_config.json), or as FAL_KEY_ID and FAL_KEY_SECRET; then restart the server."
+    "claude_desktop_config.json), or as FAL_KEY_ID and FAL_KEY_SECRET; then restart the server. A literal "
+    "${FAL_KEY} counts as no key: the host found no FAL_KEY in its own environment to put there."
 )
+
+# A host that finds no variable to expand passes the `${NAME}` text through unchanged (Claude Code does).
+_UNEXPANDED = re.compile(r"^\$\{[^}]*\}$")
+
+
+def usable_secret(raw: str | None) -> str:
+    """The value stripped, or "" when it is empty or still an unexpanded `${...}` reference."""
+    value = (raw or "").strip()
+    return "" if _UNEXPANDED.match(value) else value
 
 
 class ConfigError(ValueError):
@@ -67,6 +78,13 @@ class Settings(BaseModel):
         default=None, description="Bearer token the HTTP transport requires (needed to listen beyond loopback)."
     )
 
+    @field_validator("fal_key", mode="before")
+    @classmethod
+    def _missing_when_unusable(cls, value: object) -> object:
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return usable_secret(value) or None if isinstance(value, str) else value
+
     @field_validator("home", "output_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
@@ -82,8 +100,8 @@ class Settings(BaseModel):
         env = os.environ if env is None else env
         values: dict[str, object] = {}
         sources: dict[str, str] = {}
-        key = env.get("FAL_KEY", "").strip()
-        key_id, key_secret = env.get("FAL_KEY_ID", "").strip(), env.get("FAL_KEY_SECRET", "").strip()
+        key = usable_secret(env.get("FAL_KEY"))
+        key_id, key_secret = usable_secret(env.get("FAL_KEY_ID")), usable_secret(env.get("FAL_KEY_SECRET"))
         if key:
             values["fal_key"] = key
         elif key_id and key_secret:

@@ -40,8 +40,8 @@ def disk_full(exc: OSError, folder: Path, action: str) -> DiskFull:
     reason = _REASONS.get(exc.errno or 0, "the disk refused the write")
     error = DiskFull(
         f"Could not {action}: {reason} ({os.strerror(exc.errno or 0)}) in {folder}, which has {free_space(folder)} "
-        "free now. Nothing partial was kept. Free some space there (or point FAL_VIDEO_MCP_HOME / "
-        "FAL_VIDEO_MCP_OUTPUT_DIR at a disk with room) and try again."
+        "free now. Free some space there (or point FAL_VIDEO_MCP_HOME / FAL_VIDEO_MCP_OUTPUT_DIR at a disk with "
+        "room) and try again."
     )
     error.errno = exc.errno
     return error

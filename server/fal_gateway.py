@@ -553,8 +553,8 @@ class _FalOnlyKeyTransport(httpx.AsyncBaseTransport):
     """Drops the `Authorization` header from any request to a host that is not fal's.
 
     fal-client sends every request of its shared client with the key, including the PUT to the `upload_url`
-    that fal's storage fallback answers with (a signed URL on another host) and the status/result URLs of a
-    submit answer. Whatever those answers say, the key only goes to fal's own hosts.
+    that fal's storage fallback answers with (a signed URL on another host). Whatever an answer names, the key
+    only goes to fal's own hosts.
     """
 
     def __init__(self, inner: httpx.AsyncBaseTransport, base_url: str | None) -> None:

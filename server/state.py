@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from server.catalog import Catalog
 from server.config import Settings
 from server.fal_gateway import FalGateway
 from server.runs import Runs
@@ -19,6 +20,7 @@ class AppState:
     store: Store
     fal: FalGateway
     watcher: Watcher
+    catalog: Catalog
     runs: Runs = field(default_factory=Runs)
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)
 

@@ -162,7 +162,7 @@ CASES = [
     Case("prompt_library", {"action": "export", "path": "/etc/fal-video-library.yaml"}, "path"),
     Case(
         "quality_matrix",
-        {"action": "record", "model": "sid-custom-model@v1", "scenario": "headshot", "quality": 11},
+        {"action": "record", "model": "sid-custom-model@v1", "scores": [{"scenario": "headshot", "quality": 11}]},
         "quality",
     ),
     Case("quality_matrix", {"action": "compare", "model": "ghost"}, "ghost"),

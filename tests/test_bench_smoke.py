@@ -31,3 +31,9 @@ def test_dataset_prep_prints_its_ratios() -> None:
     assert "ratio prepare / Pillow decode" in out and "/ OpenCV decode" in out
     assert "(target <= 2.0)" in out and "per-round ratios" in out and "same-person step" in out
     assert "glibc keeps freed memory" in out or sys.platform != "linux"
+
+
+def test_memory_prints_peak_rss_per_core_count() -> None:
+    out = _run("bench/memory.py", "--only", "big", "--count", "2", "--cores", "2", "--uncapped", "0")
+    assert "worst peak with the cap" in out and "(target ≤ 1024 MB)" in out
+    assert "peak on 2 cores" in out and "big: peak at 2 cores" in out

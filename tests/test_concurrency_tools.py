@@ -37,8 +37,8 @@ async def test_twenty_concurrent_tool_calls_on_one_model(client: Client, setting
             ("prompt_library", {"action": "save", "name": f"mine-{n}", "template": "photo of {trigger}, n" + str(n)})
             for n in range(2)
         ],
-        ("quality_matrix", {"action": "record", "model": "sid@v1", "scenario": "headshot", "quality": 8}),
-        ("quality_matrix", {"action": "record", "model": "sid@v1", "scenario": "outdoor", "quality": 6}),
+        ("quality_matrix", {"action": "record", "model": "sid@v1", "scores": [{"scenario": "headshot", "quality": 8}]}),
+        ("quality_matrix", {"action": "record", "model": "sid@v1", "scores": [{"scenario": "outdoor", "quality": 6}]}),
         ("cost_report", {}),
         ("list_models", {"name": "sid"}),
     ]

@@ -203,9 +203,12 @@ my_thumbnail:
   guidance_scale: 4.0
   steps: 30
 """
-    result = await call_ok(client, "prompt_library", {"action": "import", "yaml_text": guide})
+    clash = await call_error(client, "prompt_library", {"action": "import", "yaml_text": guide})
+    assert "Nothing was imported" in clash and "professional-headshot (builtin)" in clash and "overwrite=true" in clash
+    assert (await call_ok(client, "prompt_library", {"action": "list"}))["templates"][0]["source"] == "builtin"
+    only_new = guide.split("my_thumbnail:")[1]
+    result = await call_ok(client, "prompt_library", {"action": "import", "yaml_text": "my_thumbnail:" + only_new})
     assert result["imported"] == ["my-thumbnail"]
-    assert "overwrite=true" in result["skipped"]["professional-headshot"]
     got = (await call_ok(client, "prompt_library", {"action": "get", "name": "my_thumbnail"}))["template"]
     assert got["template"] == "{trigger} with surprised expression, vibrant colors"
     assert {k: v for k, v in got["settings"].items() if v is not None} == {
@@ -260,3 +263,74 @@ async def test_resources_list_and_read(client: Client, settings: Settings) -> No
     assert {t["name"] for t in builtin} >= GUIDE_THREE
     with pytest.raises(MCPError):
         await client.read_resource("fal-video://models/nobody")
+
+
+GUIDE_LIBRARY = """\
+professional-headshot:
+  prompt: "Photo of SIDAI, professional LinkedIn headshot, navy blazer, soft studio light, neutral background"
+  guidance_scale: 7.5
+  steps: 30
+casual-coffee:
+  prompt: "Photo of SIDAI sitting in a sunny cafe, candid smile, latte on the table"
+  guidance_scale: 7.0
+  steps: 28
+speaker-profile:
+  prompt: "sidai on stage giving a keynote talk, dramatic lighting, audience in the background"
+  guidance_scale: 7.5
+  steps: 30
+"""
+
+
+async def test_the_guides_yaml_with_a_literal_trigger_word_imports_and_renders(
+    client: Client, settings: Settings
+) -> None:
+    register_model(settings, name="sid-custom-model", trigger="SIDAI")
+    register_model(settings, name="other", trigger="ohwx")
+
+    untold = await call_error(client, "prompt_library", {"action": "import", "yaml_text": GUIDE_LIBRARY})
+    assert "must contain {trigger}" in untold and "trigger_word" in untold
+
+    args = {"action": "import", "yaml_text": GUIDE_LIBRARY, "model": "sid-custom-model"}
+    clash = await call_error(client, "prompt_library", args)
+    assert "professional-headshot (builtin)" in clash and "Nothing was imported" in clash
+    listed = (await call_ok(client, "prompt_library", {"action": "list"}))["templates"]
+    assert {t["name"] for t in listed if t["source"] == "user"} == set()
+
+    imported = await call_ok(client, "prompt_library", {**args, "overwrite": True})
+    assert sorted(imported["imported"]) == ["casual-coffee", "professional-headshot", "speaker-profile"]
+
+    headshot = (await call_ok(client, "prompt_library", {"action": "get", "name": "professional-headshot"}))["template"]
+    assert headshot["template"].startswith("Photo of {trigger}, professional LinkedIn headshot")
+    assert headshot["settings"]["guidance_scale"] == 7.5 and headshot["settings"]["num_inference_steps"] == 30
+    assert headshot["settings"]["image_size"] == "portrait_4_3"
+    coffee = (await call_ok(client, "prompt_library", {"action": "get", "name": "casual-coffee"}))["template"]
+    assert coffee["settings"].get("image_size") is None
+    speaker = (await call_ok(client, "prompt_library", {"action": "get", "name": "speaker-profile"}))["template"]
+    assert speaker["template"].startswith("{trigger} on stage") and speaker["settings"]["image_size"] == "portrait_4_3"
+
+    for model, word in (("sid-custom-model", "SIDAI"), ("other", "ohwx")):
+        rendered = await call_ok(
+            client, "prompt_library", {"action": "render", "name": "professional-headshot", "model": model}
+        )
+        assert rendered["rendered"]["prompt"].startswith(f"Photo of {word}, professional LinkedIn headshot")
+        assert rendered["rendered"]["input_params"]["image_size"] == "portrait_4_3"
+
+    kept = await call_ok(client, "prompt_library", {"action": "export"})
+    assert yaml.safe_load(kept["yaml"])["casual-coffee"]["prompt"].startswith("Photo of [trigger] sitting")
+    rendered_export = await call_ok(
+        client, "prompt_library", {"action": "export", "model": "sid-custom-model", "path": "library.yaml"}
+    )
+    assert rendered_export["path"] == str(settings.outputs_dir / "library.yaml")
+    again = yaml.safe_load((settings.outputs_dir / "library.yaml").read_text())
+    assert again["casual-coffee"]["prompt"].startswith("Photo of SIDAI sitting")
+    assert "overwrite=true" in await call_error(client, "prompt_library", {"action": "export", "path": "library.yaml"})
+    outside = await call_error(client, "prompt_library", {"action": "export", "path": str(settings.home.parent)})
+    assert "only under the data dir" in outside
+    escape = await call_error(client, "prompt_library", {"action": "export", "path": "../../elsewhere.yaml"})
+    assert "only under the data dir" in escape
+
+
+async def test_the_shared_word_is_suggested_when_no_trigger_is_given(client: Client) -> None:
+    two = "a:\n  prompt: Photo of SIDAI at the beach\nb:\n  prompt: SIDAI reading a book\n"
+    text = await call_error(client, "prompt_library", {"action": "import", "yaml_text": two})
+    assert "every prompt contains 'SIDAI'" in text

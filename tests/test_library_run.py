@@ -42,7 +42,7 @@ async def test_run_renders_the_template_and_saves_files(client: Client, settings
     for file in generation["files"]:
         path = Path(file["path"])
         assert path.is_file() and path.is_relative_to(settings.outputs_dir)
-        assert (file["width"], file["height"]) == (1024, 1024)  # the template's square_hd
+        assert (file["width"], file["height"]) == (768, 1024)  # the template's portrait_4_3
     (job,) = fake_fal.submissions()
     assert job.endpoint == "fal-ai/flux-lora"
     assert job.input["prompt"] == expected

@@ -126,3 +126,20 @@ async def test_images_not_submitted_in_time_are_submitted_by_suite_status(
                 break
     assert suite["status"] == "completed" and len(fake_fal.submissions()) == 3
     assert sorted(job.input["seed"] for job in fake_fal.submissions()) == [1, 2, 3]
+
+
+async def test_dry_run_counts_the_images_and_prices_them_without_generating(
+    make_settings: Callable[..., Settings], fake_fal: FakeFal
+) -> None:
+    settings = make_settings(max_cost_per_call_usd=0.1)
+    register_model(settings, versions=2, lora_url=fake_fal.add_file("sid.safetensors", b"lora"))
+    args = {"action": "run_suite", "model": "sid", "versions": [1, 2], "seeds": [1, 2], "dry_run": True}
+    async with Client(create_server(settings), mode="legacy") as client:
+        planned = (await call_ok(client, "quality_matrix", args))["suite"]
+    # 3 guide scenarios × 2 versions × 2 seeds, each a 1-megapixel-class FLUX LoRA image
+    assert planned["status"] == "planned" and planned["suite_id"] is None
+    assert len(planned["cells"]) == 12 and (planned["rows"], planned["columns"]) == (6, 2)
+    assert planned["estimated_cost_usd"] > 0.1
+    assert "12 images" in planned["message"] and "Nothing was generated" in planned["message"]
+    assert any("would be refused" in w and "per-call cap" in w for w in planned["warnings"])
+    assert fake_fal.submissions() == []

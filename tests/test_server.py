@@ -29,7 +29,7 @@ async def test_every_tool_has_schemas_annotations_and_docs(settings: Settings, m
         assert tool.description and len(tool.description) > 20, tool.name
         assert tool.input_schema["type"] == "object", tool.name
         assert tool.output_schema is not None, tool.name
-        assert tool.annotations is not None and tool.annotations.title, tool.name
+        assert tool.annotations is not None and tool.title, tool.name
         assert tool.annotations.read_only_hint is not None, tool.name
         assert tool.annotations.open_world_hint is not None, tool.name
 

@@ -3,14 +3,12 @@ the default endpoint and the cost estimate. Every body the checks build passes t
 
 from __future__ import annotations
 
-import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 
+from server.catalog import snapshot, validate
 from server.errors import InvalidInput
 from tools.video.choice import (
     ASSUMED_USD_PER_SECOND,
@@ -26,14 +24,10 @@ from tools.video.facts import (
     aspect_fields,
     check_still,
     duration_fields,
-    input_schema,
     resolution_fields,
     video_facts,
 )
 from tools.video.plan import VideoAsk, still_prompt, still_size_for, video_body
-
-CATALOG = Path("/work/shared/fal-catalog")
-pytestmark = pytest.mark.skipif(not CATALOG.is_dir(), reason="fal's catalogue capture is not on this machine")
 
 KLING = "fal-ai/kling-video/v2.5-turbo/pro/image-to-video"
 VEO = "fal-ai/veo3.1/fast/image-to-video"
@@ -45,33 +39,31 @@ SEEDANCE = "fal-ai/bytedance/seedance/v1/pro/image-to-video"
 
 
 @cache
-def _models(category: str) -> dict[str, dict[str, Any]]:
-    data = json.loads((CATALOG / f"models.{category}.json").read_text())
-    return {model["endpoint_id"]: model for model in data["models"] if "paths" in model["openapi"]}
+def _models() -> dict[str, dict[str, Any]]:
+    """The catalogue snapshot shipped in the package: what the server itself reads."""
+    return {eid: entry for eid, entry in snapshot.read().models.items() if entry.get("input")}
 
 
-def _facts(endpoint: str, category: str = "image-to-video") -> VideoFacts:
-    schema, components = input_schema(_models(category)[endpoint]["openapi"])
-    return video_facts(endpoint, schema, components)
+def _facts(endpoint: str) -> VideoFacts:
+    return video_facts(endpoint, _models()[endpoint]["input"])
 
 
-def _assert_valid_body(endpoint: str, body: dict[str, Any], category: str = "image-to-video") -> None:
-    openapi = _models(category)[endpoint]["openapi"]
-    schema, _ = input_schema(openapi)
-    document = {**schema, "components": openapi["components"]}
-    jsonschema.validate(body, document)
+def _assert_valid_body(endpoint: str, body: dict[str, Any]) -> None:
+    schema = _models()[endpoint]["input"]
+    assert validate.problems(schema, body) == [] and validate.unknown_fields(schema, body) == []
+
+
+def _in(category: str) -> list[str]:
+    return [eid for eid, entry in _models().items() if entry["category"] == category]
 
 
 def _candidates() -> list[Candidate]:
-    return [
-        Candidate(endpoint, model["metadata"].get("status", "active"), _facts(endpoint))
-        for endpoint, model in _models("image-to-video").items()
-    ]
+    return [Candidate(eid, _models()[eid]["status"], _facts(eid)) for eid in _in("image-to-video")]
 
 
 def test_every_video_schema_reads() -> None:
-    image_to_video = [_facts(endpoint) for endpoint in _models("image-to-video")]
-    text_to_video = [_facts(endpoint, "text-to-video") for endpoint in _models("text-to-video")]
+    image_to_video = [_facts(endpoint) for endpoint in _in("image-to-video")]
+    text_to_video = [_facts(endpoint) for endpoint in _in("text-to-video")]
     starts = {facts.start_image_field for facts in image_to_video if facts.takes_start_image}
     assert starts == {"image_url", "start_image_url", "first_image_url", "source_image_url"}
     assert sum(facts.takes_start_image for facts in image_to_video) > 120
@@ -204,10 +196,10 @@ def test_bodies_for_a_still() -> None:
 
 
 def test_text_to_video_with_a_lora() -> None:
-    wan = _facts("fal-ai/wan-t2v-lora", "text-to-video")
+    wan = _facts("fal-ai/wan-t2v-lora")
     ask = VideoAsk("SIDAI waves", duration_seconds=5, aspect_ratio="9:16", resolution="480p")
     body = video_body(wan, ask, image_url=None, loras=[{"path": "https://x/l.safetensors", "scale": 1.0}])
     assert body["num_frames"] == 81 and body["aspect_ratio"] == "9:16"
-    _assert_valid_body("fal-ai/wan-t2v-lora", body, "text-to-video")
+    _assert_valid_body("fal-ai/wan-t2v-lora", body)
     with pytest.raises(InvalidInput, match="takes no LoRA"):
         video_body(_facts(KLING), VideoAsk("waves"), image_url="https://x/s.jpg", loras=[{"path": "x"}])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 
 from tests.helpers import call_error, call_ok
 
@@ -15,10 +15,12 @@ async def test_make_video_of_me_prompt(client: Client) -> None:
     assert "make_video_of_me" in prompts
     got = await client.get_prompt("make_video_of_me", {"model_name": "sid", "scenario": "Video Waving Greeting"})
     text = got.messages[0].content.text
-    assert "video(model=<model>, scenario='video-waving-greeting', dry_run=true)" in text
+    assert "video(start=<model>, scenario='video-waving-greeting', dry_run=true)" in text
     assert "video_status(video_id)" in text and "cost" in text
-    unknown = await client.get_prompt("make_video_of_me", {"motion": "waves hello", "scenario": "nope"})
-    assert "my motion wish: 'waves hello'" in unknown.messages[0].content.text
+    wish = await client.get_prompt("make_video_of_me", {"motion": "waves hello"})
+    assert "my motion wish: 'waves hello'" in wish.messages[0].content.text
+    with pytest.raises(MCPError, match="not a video scenario; the video scenarios: video-talking-head-intro"):
+        await client.get_prompt("make_video_of_me", {"scenario": "book-cover"})
 
 
 async def test_video_scenarios_carry_their_motion(client: Client) -> None:

@@ -105,7 +105,11 @@ async def test_photo_folder_to_generated_headshot(
         await call_ok(
             client,
             "quality_matrix",
-            {"action": "record", "model": "sid-custom-model@v1", "scenario": "professional-headshot", "quality": 8},
+            {
+                "action": "record",
+                "model": "sid-custom-model@v1",
+                "scores": [{"scenario": "professional-headshot", "quality": 8}],
+            },
         )
     )
     costs = await call_ok(client, "cost_report", {})

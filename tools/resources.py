@@ -2,7 +2,8 @@
 
 The SDK injects the request context (and with it the database) only into template resources, so the
 collections are templates with optional query filters (`fal-video://trainings{?status,limit}` is read as
-`fal-video://trainings`). The built-in template catalogue needs no database and is a plain resource.
+`fal-video://trainings`); tools.surface also lists them under those bare URIs, for hosts that show only
+listed resources. The built-in template catalogue needs no database and is a plain resource.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 from server.storage import from_json
 from tools.common import state_of
 from tools.models import registry
+from tools.surface import ListedCollection
 
 JSON = "application/json"
+
+LISTED_COLLECTIONS = (
+    ListedCollection("fal-video://models", "models", "Registered models", "Models, versions, trigger words."),
+    ListedCollection("fal-video://trainings", "trainings", "Trainings", "Training jobs, newest first."),
+    ListedCollection("fal-video://datasets", "datasets", "Datasets", "Prepared datasets, newest first."),
+)
 
 
 def _limit(raw: str | None, default: int = 50) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.disk import is_out_of_room
 from tools.dataset.caption import build_caption
 from tools.dataset.checks import (
     Check,
@@ -94,11 +95,15 @@ class ImageResult:
         return self.verdict == "ok" or (self.verdict == "warn" and include_warnings)
 
 
+MAX_WORKERS = 4  # each worker holds a decoded photo: memory must not grow with the machine's core count
+
+
 def workers() -> int:
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def analyse_folder(
@@ -127,6 +132,8 @@ def analyse_folder(
                 try:
                     results[cand.rel] = future.result()
                 except Exception as exc:  # a bug or an exotic file must cost one image, not the whole run
+                    if is_out_of_room(exc):  # ... but a full disk is not the photo's fault: stop the run
+                        raise
                     failed = ImageResult(cand.rel, cand.category)
                     failed.checks.append(Check("readable", None, "reject", f"could not be processed ({exc})"))
                     results[cand.rel] = failed

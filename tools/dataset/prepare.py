@@ -6,11 +6,12 @@ The user's folder is only ever read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import tempfile
-import uuid
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDatas
 from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
 from tools.dataset.scan import Scan, scan_folder
+from tools.dataset.staging import Staging, remove_stale
 from tools.dataset.text import require_ocr
 from tools.training.trigger_words import check_trigger_word
 
@@ -190,10 +192,12 @@ def run_prepare(
             return reused(existing), sheet_preview(Path(existing["dir"]) / "contact-sheet.png")
 
     base = settings.datasets_dir / slugify(dataset_name) if settings is not None else Path()
-    staging = None if dry_run else base / f".staging-{uuid.uuid4().hex[:8]}"
-    if staging is not None:
-        staging.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.ExitStack() as cleanup:
+        staging = None
+        if not dry_run:
+            assert settings is not None
+            remove_stale(settings.datasets_dir)  # left by killed processes; a live run's folder is locked, kept
+            staging = cleanup.enter_context(Staging(base))
         results = analyse_folder(scan, options, staging, on_progress, on_stage=on_stage)
         identity_note = same_person_pass(results, options)
         report = build_report(results, options.include_warnings, options.text_check)
@@ -237,13 +241,10 @@ def run_prepare(
                 f"(20-30 recommended). Per photo:\n{_rejection_summary(results)}\nAdd or replace photos and call again "
                 "(dry_run=true shows the full report without writing anything)."
             )
-        assert settings is not None and store is not None
+        assert settings is not None and store is not None and staging is not None
         if on_stage is not None:
             on_stage(f"writing {len(kept)} prepared images, their captions, the zip and the contact sheet")
         return _finish(settings, store, scan, results, kept, options, common, fingerprint, base, staging)
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def _finish(
@@ -271,57 +272,83 @@ def _finish(
         # The folder changed (e.g. a touched file) but the prepared set would be identical: no new version.
         return reused(same), sheet_preview(Path(same["dir"]) / "contact-sheet.png")
 
-    version = rows.next_version(store, common["name"])
-    final = base / f"v{version}"
-    images_dir = final / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
+    # Everything is written inside the staging folder first, then renamed into place with its row (below).
+    images_dir = staging / "images"
+    images_dir.mkdir()
     members: list[Path] = []
     for r in kept:
         image = images_dir / names[r.rel]
         shutil.move(str(r.prepared), image)
         caption = image.with_suffix(".txt")
-        caption.write_text(r.caption + "\n", encoding="utf-8")
+        caption.write_text(f"{r.caption}\n", encoding="utf-8")
         members += [image, caption]
-    zip_path = final / f"{slugify(common['name'])}-v{version}.zip"
-    zip_sha = write_zip(zip_path, members)
-    sheet = final / "contact-sheet.png"
-    write_sheet(results, scan, names, images_dir, sheet)
-    table = final / "images.json"
+    staged_zip = staging / "dataset.zip"
+    zip_sha = write_zip(staged_zip, members)
+    write_sheet(results, scan, names, images_dir, staging / "contact-sheet.png")
     rows_out = image_rows(results, options.include_warnings, names)
-    table.write_text(json.dumps([r.model_dump(mode="json") for r in rows_out], indent=1), encoding="utf-8")
-    dataset_id = new_id("ds")
-    result = PreparedDataset(
-        dataset_id=dataset_id,
-        version=version,
-        status="prepared",
-        reused_existing=False,
-        image_count=len(kept),
-        images=rows_out,
-        paths=DatasetPaths(
-            prepared_dir=str(images_dir), zip=str(zip_path), contact_sheet=str(sheet), image_table=str(table)
-        ),
-        **common,
-    )
-    rows.insert(
-        store,
-        {
-            "id": dataset_id,
-            "name": common["name"],
-            "version": version,
-            "source_dir": str(scan.root),
-            "trigger_word": options.trigger_word,
-            "content_hash": content_hash,
-            "image_count": len(kept),
-            "status": "prepared",
-            "dir": str(final),
-            "zip_path": str(zip_path),
-            "zip_sha256": zip_sha,
-            "fal_url": None,
-            "report_json": result.model_dump_json(),
-            "options_json": to_json({**options_dict(options), "source_fingerprint": fingerprint}),
-        },
-    )
-    return result, sheet_preview(sheet)
+    table = json.dumps([r.model_dump(mode="json") for r in rows_out], indent=1)
+    (staging / "images.json").write_text(table, encoding="utf-8")
+
+    # One write transaction (SQLite's lock spans processes): another run of the same name, in this process or
+    # another, either finished before (its version counts, or its identical content is reused) or waits.
+    with store.transaction() as conn:
+        same = rows.find_by_content(store, common["name"], content_hash)
+        if same is not None and Path(same["zip_path"] or "").exists():
+            found = same
+        else:
+            found = None
+            version = rows.next_version(store, common["name"])
+            final = _free_folder(base, f"v{version}")  # "Me" and "me" share the slug folder: never one version dir
+            zip_path = final / f"{slugify(common['name'])}-v{version}.zip"
+            dataset_id = new_id("ds")
+            result = PreparedDataset(
+                dataset_id=dataset_id,
+                version=version,
+                status="prepared",
+                reused_existing=False,
+                image_count=len(kept),
+                images=rows_out,
+                paths=DatasetPaths(
+                    prepared_dir=str(final / "images"),
+                    zip=str(zip_path),
+                    contact_sheet=str(final / "contact-sheet.png"),
+                    image_table=str(final / "images.json"),
+                ),
+                **common,
+            )
+            rows.insert(
+                conn,
+                {
+                    "id": dataset_id,
+                    "name": common["name"],
+                    "version": version,
+                    "source_dir": str(scan.root),
+                    "trigger_word": options.trigger_word,
+                    "content_hash": content_hash,
+                    "image_count": len(kept),
+                    "status": "prepared",
+                    "dir": str(final),
+                    "zip_path": str(zip_path),
+                    "zip_sha256": zip_sha,
+                    "fal_url": None,
+                    "report_json": result.model_dump_json(),
+                    "options_json": to_json({**options_dict(options), "source_fingerprint": fingerprint}),
+                },
+            )
+            staged_zip.rename(staging / zip_path.name)
+            staging.rename(final)  # the row commits only once its folder is in place
+    if found is not None:
+        return reused(found), sheet_preview(Path(found["dir"]) / "contact-sheet.png")
+    return result, sheet_preview(final / "contact-sheet.png")
+
+
+def _free_folder(base: Path, name: str) -> Path:
+    """`base/name`, or `base/name-2`, `-3`... when that is taken (callers hold the store's write transaction)."""
+    candidate, n = base / name, 1
+    while os.path.lexists(candidate):
+        n += 1
+        candidate = base / f"{name}-{n}"
+    return candidate
 
 
 def reused(row: dict[str, Any]) -> PreparedDataset:

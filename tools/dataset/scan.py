@@ -6,11 +6,13 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 
 from mcp.server.mcpserver.exceptions import ToolError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif"})
 MAX_FILES = 500
+MAX_FILE_BYTES = 200 * 10**6  # a 100 MP JPEG is ~50 MB; anything larger is not a photo worth training on
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,14 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
     if not root.is_dir():
         raise ToolError(f"{root} is a file, not a folder. Pass the folder that contains the photos.")
     root = root.resolve()
+    if shown_name(str(root)) != str(root):
+        raise ToolError(f"The folder path {shown_name(str(root))} is not valid UTF-8: rename the folder and try again.")
     if not os.access(root, os.R_OK | os.X_OK):
         raise ToolError(f"The folder {root} cannot be read (permission denied). Fix its permissions and try again.")
     candidates: list[Candidate] = []
     ignored: list[str] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=None):
+    unlisted: list[OSError] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False, onerror=unlisted.append):
         # Hidden folders are skipped; symlinked folders are not followed (os.walk lists them, never enters them).
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         here = Path(dirpath)
@@ -62,28 +67,30 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
             if name.startswith("."):
                 continue
             path = here / name
-            rel = path.relative_to(root).as_posix()
+            raw_rel = path.relative_to(root).as_posix()
+            rel = shown_name(raw_rel)
             if path.suffix.lower() not in IMAGE_EXTENSIONS:
                 ignored.append(rel)
                 continue
             parts = rel.split("/")
             category = parts[0] if len(parts) > 1 else None
-            refused = None
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(root):
-                    refused = "symlink pointing outside the folder (not followed)"
+            refused = _refusal(path, root, raw_rel != rel)
             try:
                 stat = path.stat()
-            except OSError as exc:
-                candidates.append(Candidate(path, rel, category, 0, 0, refused or f"cannot be read ({exc.strerror})"))
-                continue
-            candidates.append(Candidate(path, rel, category, stat.st_size, stat.st_mtime_ns, refused))
+            except (OSError, RuntimeError) as exc:
+                reason = getattr(exc, "strerror", None) or str(exc)
+                candidates.append(Candidate(path, rel, category, 0, 0, refused or f"cannot be read ({reason})"))
+            else:
+                refused = refused or _not_a_photo_file(stat)
+                candidates.append(Candidate(path, rel, category, stat.st_size, stat.st_mtime_ns, refused))
             if len(candidates) > max_files:
                 raise ToolError(
                     f"{root} holds more than {max_files} photos. A LoRA needs 20-50 good ones: copy a selection into "
                     "a new folder and pass that folder."
                 )
+    for failure in unlisted:  # a subfolder we may not enter costs its photos, not the run
+        where = shown_name(Path(str(failure.filename)).relative_to(root).as_posix()) if failure.filename else "?"
+        ignored.append(f"{where}/ (folder cannot be read: {failure.strerror or failure})")
     if not candidates:
         if ignored:
             raise ToolError(
@@ -92,3 +99,35 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
             )
         raise ToolError(f"{root} is empty. Put 20-30 photos of the person into it (subfolders are fine) and try again.")
     return Scan(root, candidates, ignored)
+
+
+def shown_name(name: str) -> str:
+    """The name as text: bytes that are not UTF-8 (kept by Python as surrogates) shown as \\xNN escapes."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return name
+
+
+def _refusal(path: Path, root: Path, renamed: bool) -> str | None:
+    """Why a file with a photo's name is not opened at all, if it is not."""
+    if renamed:
+        return "the file name is not valid UTF-8 (rename the file to use it)"
+    if not path.is_symlink():
+        return None
+    try:
+        target = path.resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop, on Python < 3.13
+        return "broken or looping symlink (not followed)"
+    if not target.is_relative_to(root):
+        return "symlink pointing outside the folder (not followed)"
+    return None
+
+
+def _not_a_photo_file(stat: os.stat_result) -> str | None:
+    if not S_ISREG(stat.st_mode):  # a FIFO would block the reader forever, a device never ends
+        return "not a regular file (a pipe, device or socket named like a photo)"
+    if stat.st_size > MAX_FILE_BYTES:
+        return f"{stat.st_size / 1e6:.0f} MB: over the {MAX_FILE_BYTES // 10**6} MB limit for one photo"
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from server.storage import Store, from_json, to_json, utc_now
@@ -28,8 +29,10 @@ def next_version(store: Store, name: str) -> int:
     return int(row["v"] or 0) + 1 if row else 1
 
 
-def insert(store: Store, row: dict[str, Any]) -> None:
-    store.insert("datasets", {**row, "created_at": utc_now()})
+def insert(conn: sqlite3.Connection, row: dict[str, Any]) -> None:
+    """Insert a version's row inside the caller's `Store.transaction()`, which also allocated its version number."""
+    full = {**row, "created_at": utc_now()}
+    conn.execute(f"INSERT INTO datasets ({', '.join(full)}) VALUES ({', '.join(':' + k for k in full)})", full)
 
 
 def mark_uploaded(store: Store, dataset_id: str, url: str, report: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
+from server.disk import disk_full, is_out_of_room
 from server.errors import UserError
 from server.runs import Run
 from server.storage import from_json
@@ -335,6 +336,11 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
                 raise ToolError(str(run.error))
             if isinstance(run.error, UserError):
                 raise ToolError(run.error.message)
+            if is_out_of_room(run.error):
+                assert isinstance(run.error, OSError)
+                failed = Path(run.error.filename).parent if run.error.filename else state.settings.datasets_dir
+                full = disk_full(run.error, failed, "write the prepared dataset")
+                raise ToolError(full.message + " The originals are untouched and no dataset version was recorded.")
             log.error("prepare_dataset run %s failed", run.id, exc_info=run.error)
             raise ToolError(
                 f"prepare_dataset failed unexpectedly ({type(run.error).__name__}: {run.error}). The originals are "

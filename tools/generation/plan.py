@@ -20,6 +20,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget, record_cost
+from server.disk import disk_full, is_out_of_room
+from server.errors import DiskFull
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
@@ -547,7 +549,12 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
             failures.append(f"file {index}: {exc.message}")
             retry_later = retry_later or exc.retryable
         except OSError as exc:
-            failures.append(f"file {index}: could not write to {folder} ({exc})")
+            if is_out_of_room(exc):
+                exc = disk_full(exc, folder, "save the file")
+            if isinstance(exc, DiskFull):
+                failures.append(f"file {index}: {exc.message}")
+            else:
+                failures.append(f"file {index}: could not write to {folder} ({exc})")
         files[index] = OutputFile(
             path=path, url=item.url, content_type=content_type, width=width, height=height, seed=seed
         )

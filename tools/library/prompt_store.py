@@ -8,6 +8,7 @@ deleted. Import/export use the guide's YAML format (`name: {prompt, guidance_sca
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -21,6 +22,9 @@ from prompts.loader import (
     to_guide_entry,
 )
 from server.storage import Store, from_json, to_json, utc_now
+from tools.training.trigger_words import COMMON_WORDS
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{2,}")
 
 
 def _name(raw: str) -> str:
@@ -126,15 +130,22 @@ def delete_template(store: Store, raw_name: str) -> tuple[Template, bool]:
     return deleted, name in builtin_templates()
 
 
-def export_yaml(templates: list[Template]) -> str:
+def export_yaml(templates: list[Template], trigger_word: str | None = None) -> str:
+    """The guide's YAML; with a trigger word the prompts carry it in place of [trigger] (variables stay)."""
     import yaml
 
-    document = {template.name: to_guide_entry(template) for template in templates}
+    document = {template.name: to_guide_entry(template, trigger_word) for template in templates}
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
 
 
-def parse_import(text: str) -> list[Template]:
-    """Parse a library YAML; every bad entry is reported in one error."""
+def parse_import(
+    text: str, trigger_word: str | None = None, trigger_of: Callable[[str], str | None] | None = None
+) -> list[Template]:
+    """Parse a library YAML; every bad entry is reported in one error.
+
+    A prompt that spells out the trigger word instead of [trigger] gets the placeholder back: the word is
+    `trigger_word`, else the trigger word of the model the entry names (`model:` key, looked up by `trigger_of`).
+    """
     import yaml
 
     try:
@@ -149,17 +160,36 @@ def parse_import(text: str) -> list[Template]:
         )
     parsed, problems = [], []
     for name, entry in document.items():
+        word = trigger_word
+        if word is None and trigger_of is not None and isinstance(entry, dict) and entry.get("model"):
+            word = trigger_of(str(entry["model"]))
         try:
-            parsed.append(from_guide_entry(str(name), entry))
+            parsed.append(from_guide_entry(str(name), entry, word))
         except TemplateError as exc:
             problems.append(str(exc))
     if problems:
-        raise ToolError("Nothing was imported; fix these entries: " + " | ".join(problems))
+        hint = "" if trigger_word else _trigger_hint(document)
+        raise ToolError("Nothing was imported; fix these entries: " + " | ".join(problems) + hint)
     names = [t.name for t in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ToolError(f"Nothing was imported: entries {duplicates} name the same template after normalising.")
     return parsed
+
+
+def _trigger_hint(document: dict[Any, Any]) -> str:
+    """Name the word every placeholder-less prompt shares (likely the trigger word) when there is one."""
+    prompts = [
+        entry["prompt"]
+        for entry in document.values()
+        if isinstance(entry, dict) and isinstance(entry.get("prompt"), str) and "trigger" not in entry["prompt"]
+    ]
+    if len(prompts) < 2:
+        return ""
+    shared = set.intersection(*({w for w in _WORD.findall(p) if w.lower() not in COMMON_WORDS} for p in prompts))
+    if len(shared) != 1:
+        return ""
+    return f" (every prompt contains {next(iter(shared))!r}: if that is the trigger word, pass trigger_word with it)"
 
 
 def _yaml_problem(exc: Exception) -> str:

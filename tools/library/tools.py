@@ -52,7 +52,6 @@ class LibraryResult(BaseModel):
     path: str | None = Field(default=None, description="For export: where the YAML was written.")
     imported: list[str] | None = None
     unchanged: list[str] | None = None
-    skipped: dict[str, str] | None = Field(default=None, description="For import: name → why it was not imported.")
     warnings: list[str] = Field(default_factory=list)
 
 
@@ -122,7 +121,7 @@ def _model_tie(state: AppState, model: str | None) -> tuple[str | None, int | No
 
 def register(server: MCPServer) -> None:
 
-    @server.tool(**tool_meta("Prompt library", read_only=False, idempotent=False, open_world=True))
+    @server.tool(**tool_meta("Prompt library", read_only=False, destructive=True, idempotent=False, open_world=True))
     @dedented
     async def prompt_library(
         action: Annotated[
@@ -141,12 +140,13 @@ def register(server: MCPServer) -> None:
         model: Annotated[
             str | None,
             Field(
-                description="render/run: registered model (name or name@v2) whose trigger word is used and, for "
-                "run, which generates. save: tie the template to this model."
+                description="render/run/export/import: registered model (name or name@v2) whose trigger word is "
+                "used (run: which generates; import: the word in the prompts). save: tie the template to this model."
             ),
         ] = None,
         trigger_word: Annotated[
-            str | None, Field(description="render: trigger word to use when no model is given.")
+            str | None,
+            Field(description="render/export/import: trigger word when no model is given (import: as in the prompts)."),
         ] = None,
         template: Annotated[
             str | None,
@@ -169,7 +169,8 @@ def register(server: MCPServer) -> None:
         ] = None,
         tags: Annotated[list[str] | None, Field(description="save: tags; list: filter by this tag (first).")] = None,
         overwrite: Annotated[
-            bool, Field(description="save/import: replace a saved template or shadow a built-in of that name.")
+            bool,
+            Field(description="save/import/export: replace a template (shadowing a built-in) or an export file."),
         ] = False,
         input_params: Annotated[
             dict[str, Any] | None,
@@ -179,7 +180,10 @@ def register(server: MCPServer) -> None:
             float | None, Field(ge=0, le=4, description="run: LoRA strength (default: template, then model).")
         ] = None,
         yaml_text: Annotated[str | None, Field(description="import: the library YAML itself.")] = None,
-        path: Annotated[str | None, Field(description="import: a YAML file to read (never modified).")] = None,
+        path: Annotated[
+            str | None,
+            Field(description="import: a YAML file to read (never modified). export: file under the output dir."),
+        ] = None,
         include_builtin: Annotated[
             bool, Field(description="export: also export the built-in templates (default: only yours).")
         ] = False,
@@ -257,25 +261,22 @@ def register(server: MCPServer) -> None:
             return await _run(ctx, state, found, rendered, input_params or {}, lora_scale)
 
         if action == "export":
-            if path:
-                raise ToolError(
-                    f"export does not take a path ({path!r} would be ignored): it always writes under "
-                    f"{state.settings.home / 'exports'} and also returns the YAML text in the result."
-                )
+            word = _trigger_of_request(state, model, trigger_word)
             chosen = prompt_store.all_templates(store) if include_builtin else prompt_store.user_templates(store)
-            text = prompt_store.export_yaml(list(chosen.values()))
-            export_dir = state.settings.home / "exports"
-            export_dir.mkdir(parents=True, exist_ok=True)
-            dest = export_dir / f"prompt-library-{utc_now().replace(':', '').replace('+0000', 'Z')}.yaml"
+            text = prompt_store.export_yaml(list(chosen.values()), word)
+            dest = _export_path(state.settings, path, overwrite)
+            dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_text(text, encoding="utf-8")
-            message = f"Exported {len(chosen)} template(s) to {dest}."
+            form = f"with the trigger word {word!r}" if word else "with the [trigger] placeholder"
+            message = f"Exported {len(chosen)} template(s) {form} to {dest}."
             return with_previews(LibraryResult(action=action, message=message, yaml=text, path=str(dest)), [])
 
         # import
         if bool(yaml_text) == bool(path):
             raise ToolError("import needs exactly one of yaml_text (the YAML itself) or path (a .yaml file).")
         text = yaml_text or _read_text(Path(path or "").expanduser(), _import_roots(state))
-        return with_previews(_import(store, text, overwrite), [])
+        word = _trigger_of_request(state, model, trigger_word)
+        return with_previews(_import(store, text, overwrite, word), [])
 
 
 def _requirer(action: str) -> Any:
@@ -313,22 +314,65 @@ def _read_text(path: Path, roots: tuple[Path, ...]) -> str:
         raise ToolError(f"{path} is not UTF-8 text, so it is not a prompt library YAML.") from None
 
 
-def _import(store: Any, text: str, overwrite: bool) -> LibraryResult:
-    parsed = prompt_store.parse_import(text)
+def _trigger_of_request(state: AppState, model: str | None, trigger_word: str | None) -> str | None:
+    """The trigger word given, or the one of the model given; None when neither was given."""
+    if trigger_word and trigger_word.strip():
+        return trigger_word.strip()
+    if not model:
+        return None
+    version = registry.find(state.store, model)
+    if version is None:
+        raise ToolError(f"{model!r} is not a registered model; pass trigger_word=<the word> instead.")
+    return version.trigger_word
+
+
+def _export_path(settings: Any, path: str | None, overwrite: bool) -> Path:
+    """Where an export goes: only ever under the data dir or the output dir."""
+    if not path:
+        stamp = utc_now().replace(":", "").replace("+0000", "Z")
+        return settings.home / "exports" / f"prompt-library-{stamp}.yaml"
+    given = Path(path).expanduser()
+    dest = (given if given.is_absolute() else settings.outputs_dir / given).resolve()
+    roots = (settings.home.resolve(), settings.outputs_dir.resolve())
+    if not any(dest.is_relative_to(root) for root in roots):
+        raise ToolError(
+            f"export writes only under the data dir ({roots[0]}) or the output dir ({roots[1]}); {path!r} is "
+            "outside both. Give a file name (it goes under the output dir) or a path inside one of them."
+        )
+    if dest.suffix.lower() not in (".yaml", ".yml"):
+        raise ToolError(f"export writes YAML: give a file name ending in .yaml, not {dest.name!r}.")
+    if dest.exists() and not overwrite:
+        raise ToolError(f"{dest} already exists; pass overwrite=true to replace it, or another file name.")
+    return dest
+
+
+def _import(store: Any, text: str, overwrite: bool, trigger_word: str | None) -> LibraryResult:
+    def trigger_of(ref: str) -> str | None:
+        version = registry.find(store, ref)
+        return version.trigger_word if version else None
+
+    parsed = prompt_store.parse_import(text, trigger_word, trigger_of)
     current = prompt_store.all_templates(store)
-    imported, unchanged, skipped = [], [], {}
+    unchanged = [e.name for e in parsed if e.name in current and prompt_store.same_content(current[e.name], e)]
+    clashes = {e.name: current[e.name].source for e in parsed if e.name in current and e.name not in unchanged}
+    if clashes and not overwrite:
+        listing = ", ".join(f"{name} ({source})" for name, source in clashes.items())
+        raise ToolError(
+            f"Nothing was imported: these entries would replace existing templates: {listing}. Rename them in the "
+            "YAML, or pass overwrite=true to replace them (your copy of a built-in shadows it; deleting the copy "
+            "restores the built-in)."
+        )
+    imported = []
     for entry in parsed:
-        existing = current.get(entry.name)
-        if existing is not None and prompt_store.same_content(existing, entry):
-            unchanged.append(entry.name)
-            continue
-        if existing is not None and not overwrite:
-            skipped[entry.name] = f"a {existing.source} template of that name exists; pass overwrite=true to replace it"
-            continue
-        prompt_store.save_template(store, entry, overwrite=True)
-        imported.append(entry.name)
-    message = f"Imported {len(imported)}, unchanged {len(unchanged)}, skipped {len(skipped)}."
-    return LibraryResult(action="import", message=message, imported=imported, unchanged=unchanged, skipped=skipped)
+        if entry.name not in unchanged:
+            prompt_store.save_template(store, entry, overwrite=True)
+            imported.append(entry.name)
+    message = f"Imported {len(imported)}, unchanged {len(unchanged)}."
+    if clashes:
+        message += f" Replaced: {', '.join(clashes)}."
+    if trigger_word:
+        message += f" {trigger_word!r} in the prompts became the {{trigger}} placeholder."
+    return LibraryResult(action="import", message=message, imported=imported, unchanged=unchanged)
 
 
 async def _run(

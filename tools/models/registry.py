@@ -195,6 +195,12 @@ def effective_default(store: Store, name: str) -> int | None:
     return newest[-1] if newest else None
 
 
+def pinned_default(store: Store, name: str) -> int | None:
+    """The version pinned as default, or None when the default is simply the newest version."""
+    model = store.query_one("SELECT default_version FROM models WHERE name = ?", (name,))
+    return int(model["default_version"]) if model and model["default_version"] is not None else None
+
+
 def _default_of(conn: Any, name: str) -> int | None:
     model = conn.execute("SELECT default_version FROM models WHERE name = ?", (name,)).fetchone()
     if model and model["default_version"] is not None:

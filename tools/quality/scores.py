@@ -72,6 +72,17 @@ def scenario_name(raw: str) -> str:
         return slugify(raw, max_len=64)
 
 
+class ScoreEntry(BaseModel):
+    """One score to record; model/version/scenario come from generation_id when given."""
+
+    scenario: str | None = Field(default=None, description="e.g. professional-headshot")
+    quality: float | None = Field(default=None, ge=1, le=10, description="1-10: sharpness, anatomy, artefacts")
+    likeness: float | None = Field(default=None, ge=1, le=10, description="1-10: looks like the person")
+    notes: str = ""
+    generation_id: str | None = None
+    model: str | None = Field(default=None, description="name@vN, if not the call's model")
+
+
 def record(
     store: Store,
     *,
@@ -83,6 +94,50 @@ def record(
     generation_id: str | None = None,
     likeness_method: str | None = None,
 ) -> Evaluation:
+    row = _evaluation_row(store, model, scenario, quality, likeness, notes, generation_id, likeness_method)
+    store.insert("evaluations", row)
+    return Evaluation.model_validate(row)
+
+
+def record_many(store: Store, model: str | None, entries: list[ScoreEntry]) -> list[Evaluation]:
+    """Check every entry first, then store them all in one transaction: all or nothing, every problem named."""
+    if not entries:
+        raise ToolError("record needs scores=[{scenario, quality, likeness, notes}] (one item per score).")
+    rows, problems = [], []
+    for index, entry in enumerate(entries):
+        try:
+            rows.append(
+                _evaluation_row(
+                    store,
+                    entry.model or model,
+                    entry.scenario,
+                    entry.quality,
+                    entry.likeness,
+                    entry.notes,
+                    entry.generation_id,
+                    None,
+                )
+            )
+        except ToolError as exc:
+            problems.append(f"scores[{index}]: {exc}")
+    if problems:
+        raise ToolError("Nothing was recorded: " + " | ".join(problems))
+    with store.transaction() as conn:
+        for row in rows:
+            conn.execute(f"INSERT INTO evaluations ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
+    return [Evaluation.model_validate(row) for row in rows]
+
+
+def _evaluation_row(
+    store: Store,
+    model: str | None,
+    scenario: str | None,
+    quality: float | None,
+    likeness: float | None,
+    notes: str,
+    generation_id: str | None,
+    likeness_method: str | None,
+) -> dict[str, Any]:
     if quality is None and likeness is None:
         raise ToolError("record needs quality and/or likeness (1-10).")
     model_name: str | None = None
@@ -102,7 +157,7 @@ def record(
         raise ToolError("record needs model=<name>@v<N> (or a generation_id of a generation made with a model).")
     if not scenario:
         raise ToolError("record needs scenario, e.g. professional-headshot.")
-    row = {
+    return {
         "id": new_id("eval"),
         "model_name": model_name,
         "model_version": version,
@@ -114,8 +169,6 @@ def record(
         "generation_id": generation_id,
         "created_at": utc_now(),
     }
-    store.insert("evaluations", row)
-    return Evaluation.model_validate(row)
 
 
 def cells(store: Store, model_name: str) -> dict[str, dict[int, ScoreCell]]:
@@ -142,12 +195,15 @@ def matrix(store: Store, model_name: str, versions: list[int] | None = None) -> 
     return rows
 
 
+LEGEND = "Each cell: mean quality / mean likeness (number of scores), 1-10, higher is better; – = not scored."
+
+
 def markdown(rows: list[MatrixRow]) -> str:
     """A table an agent can paste: one row per scenario, 'quality / likeness (n)' per version."""
     versions = sorted({v for row in rows for v in row.versions}, key=lambda v: int(v[1:]))
     if not rows:
         return ""
-    lines = ["| scenario | " + " | ".join(versions) + " |", "|---" * (len(versions) + 1) + "|"]
+    lines = [LEGEND, "", "| scenario | " + " | ".join(versions) + " |", "|---" * (len(versions) + 1) + "|"]
     for row in rows:
         values = []
         for v in versions:

@@ -20,6 +20,7 @@ from prompts.loader import Template
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.common import ProgressFn
+from tools.generation import endpoints
 from tools.library import prompt_store
 from tools.models import registry
 from tools.quality import likeness
@@ -48,9 +49,9 @@ class SuiteCell(BaseModel):
 
 
 class SuiteReport(BaseModel):
-    suite_id: str
+    suite_id: str | None = Field(description="None for a dry run.")
     model_name: str
-    status: str = Field(description="running (poll suite_status) | completed")
+    status: str = Field(description="planned (dry run: nothing generated) | running (poll suite_status) | completed")
     cells: list[SuiteCell]
     pending: list[str] = Field(description="Generation ids still running.")
     sheet_path: str | None = Field(default=None, description="The full-size contact sheet PNG.")
@@ -80,6 +81,7 @@ async def start(
     values: dict[str, str] | None,
     wait_seconds: float,
     progress: ProgressFn,
+    dry_run: bool = False,
 ) -> tuple[SuiteReport, list[bytes]]:
     from tools.library.tools import render_for
 
@@ -110,6 +112,7 @@ async def start(
                         "scenario": template.name,
                         "model_version": None if variant == "baseline" else version,
                         "endpoint": f"{name}@v{version}",
+                        "version": version,
                         "variant": variant,
                         "lora_scale": scale,
                         "seed": seed,
@@ -126,6 +129,8 @@ async def start(
     unused = sorted(set(values or {}) - {v for t in templates for v in t.variables})
     if unused:
         warnings.append(f"values {unused} match no variable of the chosen scenarios and were ignored.")
+    if dry_run:
+        return _dry_run(state, name, plan, version_rows, len(seeds), warnings), []
 
     suite_id = new_id("suite")
     options = {
@@ -162,6 +167,59 @@ async def start(
     report, previews = await status(state, suite_id, wait_seconds, progress, first_call=True)
     report.warnings = warnings + report.warnings
     return report, previews
+
+
+def _dry_run(
+    state: AppState,
+    model_name: str,
+    plan: list[dict[str, Any]],
+    version_rows: dict[int, Any],
+    columns: int,
+    warnings: list[str],
+) -> SuiteReport:
+    """What run_suite would generate and cost, checked against the caps; nothing is stored or sent."""
+    from server.costs import check_budget
+
+    total, rough = 0.0, False
+    for cell in plan:
+        spec = endpoints.get(version_rows[cell["version"]].base_endpoint)
+        cost, estimated = endpoints.estimate_cost(spec, cell["input"], "image")
+        total, rough = total + cost, rough or estimated
+    if rough:
+        warnings.append("Some prices are estimates (the endpoint's price is not published per image).")
+    try:
+        check_budget(state.settings, state.store, total, f"This test suite ({len(plan)} images)")
+    except ToolError as exc:
+        warnings.append(f"It would be refused now: {exc}")
+    cells = [
+        SuiteCell(
+            position=position,
+            scenario=cell["scenario"],
+            version=cell["model_version"],
+            variant=cell["variant"],
+            lora_scale=cell["lora_scale"],
+            seed=cell["seed"],
+            label=f"{_variant_label(cell['variant'], cell['model_version'], cell['lora_scale'])} seed {cell['seed']}",
+            generation_id=None,
+            status="waiting",
+        )
+        for position, cell in enumerate(plan)
+    ]
+    rows = len(plan) // max(columns, 1)
+    return SuiteReport(
+        suite_id=None,
+        model_name=model_name,
+        status="planned",
+        cells=cells,
+        pending=[],
+        columns=columns,
+        rows=rows,
+        row_labels=_row_labels(cells, columns),
+        estimated_cost_usd=round(total, 4),
+        message=f"Dry run: {len(plan)} images ({rows} rows × {columns} seeds), about ${total:.2f}. Nothing was "
+        "generated; call again without dry_run to run it.",
+        warnings=warnings,
+    )
 
 
 async def _submit_waiting(

@@ -15,8 +15,9 @@ from pydantic import BaseModel, Field
 from server.state import AppState
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
 from tools.models import registry
-from tools.quality import likeness, scores, suite
-from tools.quality.scores import Comparison, Evaluation, MatrixRow
+from tools.quality import likeness, suite
+from tools.quality import scores as score_table
+from tools.quality.scores import Comparison, Evaluation, MatrixRow, ScoreEntry
 from tools.quality.suite import SuiteReport
 
 Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
@@ -36,11 +37,12 @@ class MatrixResult(BaseModel):
     action: str
     message: str
     model: str | None = None
-    evaluation: Evaluation | None = None
+    evaluations: list[Evaluation] | None = None
     rows: list[MatrixRow] | None = None
-    table: str | None = Field(default=None, description="The matrix as a Markdown table: quality / likeness (n).")
+    table: str | None = Field(default=None, description="Markdown table with its legend.")
     comparison: Comparison | None = None
     default_version: int | None = None
+    pinned: bool | None = Field(default=None, description="compare: whether this call changed the default version.")
     suite: SuiteReport | None = None
     likeness: list[GenerationLikeness] | None = None
 
@@ -86,7 +88,7 @@ async def score_generations(
                 (generation_id, likeness.METHOD),
             )
             if already is None:
-                scores.record(
+                score_table.record(
                     store,
                     model=f"{row['model_name']}@v{row['model_version']}",
                     scenario=row["scenario"] or "unspecified",
@@ -144,16 +146,9 @@ def register(server: MCPServer) -> None:
         model: Annotated[
             str | None, Field(description="Model name, or name@v2 for one version (record, run_suite).")
         ] = None,
-        scenario: Annotated[str | None, Field(description="record: scenario/template, e.g. linkedin-profile.")] = None,
-        quality: Annotated[
-            float | None, Field(ge=1, le=10, description="record: image quality 1-10 (sharpness, artefacts).")
-        ] = None,
-        likeness_score: Annotated[
-            float | None, Field(ge=1, le=10, description="record: how much it looks like the person, 1-10.")
-        ] = None,
-        notes: Annotated[str, Field(description="record: what was good or wrong.")] = "",
-        generation_id: Annotated[
-            str | None, Field(description="record: the generation scored (model/version/scenario come from it).")
+        scores: Annotated[
+            list[ScoreEntry] | None,
+            Field(description="record: one item per score, e.g. [{scenario, quality, likeness, notes}]."),
         ] = None,
         versions: Annotated[
             list[int] | None,
@@ -175,6 +170,9 @@ def register(server: MCPServer) -> None:
         include_baseline: Annotated[
             bool, Field(description="run_suite: add a no-LoRA row per scenario (same prompt and seeds).")
         ] = False,
+        dry_run: Annotated[
+            bool, Field(description="run_suite: only count the images and estimate the cost; nothing is generated.")
+        ] = False,
         lora_scales: Annotated[
             list[float] | None, Field(description="run_suite: extra rows at these LoRA scales, e.g. [0.7, 1.2].")
         ] = None,
@@ -191,68 +189,71 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, MatrixResult]:
         """Quality-testing matrix for personal models: which prompts and which version work best.
 
-        After training: action=run_suite with model (and versions=[1, 2] to compare versions, include_baseline
-        for a no-LoRA reference, lora_scales for strength variants) generates every scenario × seed and returns
-        a labelled contact-sheet preview plus the PNG path; if time runs out it returns suite_id and pending
-        generation ids — call action=suite_status until status is completed. Score what you see with
-        action=record (model=name@vN, scenario, quality and likeness_score 1-10, notes). action=show prints the
-        matrix; action=compare gives per-scenario averages of two versions and the one to keep as default
-        (make_default=true pins it). action=likeness scores faces automatically against the training photos
-        when the optional 'likeness' extra is installed (otherwise it explains how to install it).
+        After training: action=run_suite with model (versions=[1, 2] to compare versions, include_baseline for
+        a no-LoRA reference, lora_scales for strength variants; dry_run=true first for the image count and cost)
+        generates every scenario × seed and returns a labelled contact-sheet preview plus the PNG path; if time
+        runs out it returns suite_id: call action=suite_status until status is completed. Score what you see
+        with action=record, model=name@vN, scores=[{scenario, quality, likeness, notes}, ...] (1-10).
+        action=show prints the matrix; action=compare averages two versions per scenario and names the one to
+        keep (make_default=true pins it). action=likeness scores faces automatically against the training
+        photos when the optional 'likeness' extra is installed.
         """
         state = state_of(ctx)
         store = state.store
 
         if action == "record":
-            evaluation = scores.record(
-                store,
-                model=model,
-                scenario=scenario,
-                quality=quality,
-                likeness=likeness_score,
-                notes=notes,
-                generation_id=generation_id,
-            )
-            message = f"Recorded {evaluation.scenario} for {evaluation.model_name} v{evaluation.model_version}."
-            return with_previews(MatrixResult(action=action, message=message, evaluation=evaluation), [])
+            evaluations = score_table.record_many(store, model, scores or [])
+            first = evaluations[0]
+            names = ", ".join(dict.fromkeys(e.scenario for e in evaluations))
+            message = f"Recorded {len(evaluations)} score(s) for {first.model_name} ({names})."
+            return with_previews(MatrixResult(action=action, message=message, evaluations=evaluations), [])
 
         if action in ("show", "compare"):
             if not model:
                 raise ToolError(f"action={action} needs model=<model name>.")
-            name = scores.model_name_of(store, model)
+            name = score_table.model_name_of(store, model)
             if action == "show":
-                rows = scores.matrix(store, name, versions)
+                rows = score_table.matrix(store, name, versions)
                 message = (
                     f"{len(rows)} scenario(s) scored for {name}."
                     if rows
                     else f"No scores for {name} yet; use action=run_suite, then action=record."
                 )
                 result = MatrixResult(
-                    action=action, message=message, model=name, rows=rows, table=scores.markdown(rows)
+                    action=action, message=message, model=name, rows=rows, table=score_table.markdown(rows)
                 )
                 return with_previews(result, [])
             if versions is not None and len(versions) != 2:
                 raise ToolError("compare takes exactly two versions, e.g. versions=[1, 2] (or none: the two newest).")
             a, b = (versions[0], versions[1]) if versions else (None, None)
-            comparison = scores.compare(store, name, a, b)
+            comparison = score_table.compare(store, name, a, b)
             default = registry.effective_default(store, name)
-            message = comparison.reason
+            how = "pinned" if registry.pinned_default(store, name) is not None else "the newest, none pinned"
+            pinned = False
             if make_default:
                 if comparison.winner is None:
-                    raise ToolError(f"No clear winner, so the default was not changed: {comparison.reason}")
+                    raise ToolError(f"No clear winner, so nothing was pinned: {comparison.reason}")
                 registry.set_default(store, name, comparison.winner)
-                default = comparison.winner
-                message += f" v{default} is now the default of {name}."
+                default, pinned = comparison.winner, True
+                verdict = f"Pinned v{default} as the default of {name}."
             elif comparison.winner is not None and comparison.winner != default:
-                message += f" Pass make_default=true to make v{comparison.winner} the default (now v{default})."
+                verdict = (
+                    f"Nothing pinned: the default is still v{default} ({how}). Pass make_default=true to pin "
+                    f"v{comparison.winner}."
+                )
+            else:
+                verdict = f"Nothing pinned: the default is v{default} ({how})."
+            rows = score_table.matrix(store, name, [comparison.version_a, comparison.version_b])
             return with_previews(
                 MatrixResult(
                     action=action,
-                    message=message,
+                    message=f"{comparison.reason} {verdict}",
                     model=name,
                     comparison=comparison,
-                    rows=scores.matrix(store, name, [comparison.version_a, comparison.version_b]),
+                    rows=rows,
+                    table=score_table.markdown(rows),
                     default_version=default,
+                    pinned=pinned,
                 ),
                 [],
             )
@@ -271,6 +272,7 @@ def register(server: MCPServer) -> None:
                 values=values,
                 wait_seconds=state.settings.tool_wait_seconds,
                 progress=Progress(ctx),
+                dry_run=dry_run,
             )
             return with_previews(
                 MatrixResult(action=action, message=report.message, model=report.model_name, suite=report), previews

@@ -20,6 +20,8 @@ from tools.training.trigger_words import check_trigger_word
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 MAX_CONCEPTS = 10
+MAX_CAPTION_BYTES = 4096  # far beyond any trainer's text encoder; the trigger-word checks read the start
+MAX_CAPTIONS = 5000
 _NO_STYLE = (
     "{name} has no style mode. For style training use model_type 'flux-lora' (is_style) or 'flux-lora-turbo' "
     "(training_style=style)."
@@ -61,13 +63,17 @@ class ZipFacts:
 
 
 def inspect_zip(path: Path) -> ZipFacts:
-    """Images and captions in a training zip (blocking: run in a worker thread)."""
+    """Images and captions in a training zip (blocking: run in a worker thread). Each caption is streamed and only
+    its first MAX_CAPTION_BYTES read: a small zip can inflate to gigabytes."""
     with zipfile.ZipFile(path) as archive:
         names = [n for n in archive.namelist() if not n.endswith("/") and not Path(n).name.startswith(".")]
         images = [n for n in names if n.lower().endswith(IMAGE_SUFFIXES) and "_mask." not in n.lower()]
-        captions = {
-            Path(n).stem: archive.read(n).decode("utf-8", errors="replace") for n in names if n.lower().endswith(".txt")
-        }
+        captions: dict[str, str] = {}
+        for name in (n for n in names if n.lower().endswith(".txt")):
+            if len(captions) == MAX_CAPTIONS:
+                break
+            with archive.open(name) as member:
+                captions[Path(name).stem] = member.read(MAX_CAPTION_BYTES).decode("utf-8", errors="replace")
     return ZipFacts(len(images), captions)
 
 

@@ -10,8 +10,8 @@ rate, so the budget caps still guard the call and the answer says the figure is 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from server.errors import InvalidInput
 from tools.video.facts import VideoFacts
@@ -37,6 +37,7 @@ class Candidate:
     endpoint: str
     status: str  # active | deprecated (fal's metadata)
     facts: VideoFacts
+    schema: dict[str, Any] = field(default_factory=dict, compare=False)  # fal's input schema, for the final check
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import anyio.to_thread
 
 from server.video_previews import VideoFacts, VideoUnreadable, video_preview
-from tools import outputs
+from tools.generation import outputs
 
 PREVIEW_SUFFIX = ".preview.jpg"
 Downloader = Callable[[str, Path], Awaitable[tuple[Path, str | None]]]

@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from server.catalog.service import CatalogEntry
 from server.errors import InvalidInput
 
 START_IMAGE_FIELDS = ("image_url", "start_image_url", "first_image_url", "input_image_url", "source_image_url")
@@ -175,40 +176,15 @@ class VideoFacts:
         return [name for name in self.required if name not in filled]
 
 
-def input_schema(openapi: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the request body schema of the endpoint's POST, components.schemas) of one fal OpenAPI document."""
-    components = (openapi.get("components") or {}).get("schemas") or {}
-    for operations in (openapi.get("paths") or {}).values():
-        body = (((operations.get("post") or {}).get("requestBody") or {}).get("content") or {}).get(
-            "application/json"
-        )
-        if body and isinstance(body.get("schema"), dict):
-            return resolve(body["schema"], components), components
-    raise InvalidInput("the endpoint's OpenAPI document has no request body schema")
-
-
-def resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
-    """Follow `$ref` and single-entry `allOf` wrappers to the schema they name."""
-    seen = 0
-    while seen < 10:
-        seen += 1
-        if "$ref" in schema:
-            schema = components.get(str(schema["$ref"]).rsplit("/", 1)[-1], {})
-        elif isinstance(schema.get("allOf"), list) and len(schema["allOf"]) == 1:
-            merged = {k: v for k, v in schema.items() if k != "allOf"}
-            schema = {**resolve(schema["allOf"][0], components), **merged}
-        else:
-            break
-    return schema
-
-
-def video_facts(endpoint: str, schema: dict[str, Any], components: dict[str, Any]) -> VideoFacts:
-    """Read an endpoint's input schema (resolved, with its components) into VideoFacts."""
-    props = {name: resolve(spec, components) for name, spec in (schema.get("properties") or {}).items()}
+def video_facts(endpoint: str, schema: dict[str, Any]) -> VideoFacts:
+    """Read an endpoint's input schema (`$ref`s inlined, as the catalogue keeps it) into VideoFacts."""
+    props: dict[str, dict[str, Any]] = {
+        name: spec for name, spec in (schema.get("properties") or {}).items() if isinstance(spec, dict)
+    }
     start = next((name for name in START_IMAGE_FIELDS if name in props), None)
-    aspect_field, aspects = _aspects(props, components)
+    aspect_field, aspects = _aspects(props)
     lora_field = "loras" if props.get("loras", {}).get("type") == "array" else None
-    lora_items = resolve(props["loras"].get("items") or {}, components) if lora_field else {}
+    lora_items = (props["loras"].get("items") or {}) if lora_field else {}
     return VideoFacts(
         endpoint=endpoint,
         properties=frozenset(props),
@@ -223,6 +199,11 @@ def video_facts(endpoint: str, schema: dict[str, Any], components: dict[str, Any
         lora_field=lora_field,
         lora_item_fields=frozenset((lora_items.get("properties") or {}).keys()),
     )
+
+
+def facts_of(entry: CatalogEntry) -> VideoFacts:
+    """The facts of a catalogue entry (an endpoint without a published schema has none to offer)."""
+    return video_facts(entry.endpoint_id, entry.input_schema or {})
 
 
 # -- checks: each returns the body fields to send, or refuses naming what the endpoint offers --------------
@@ -327,7 +308,7 @@ def _duration(props: dict[str, dict[str, Any]]) -> DurationRule | None:
     )
 
 
-def _aspects(props: dict[str, dict[str, Any]], components: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+def _aspects(props: dict[str, dict[str, Any]]) -> tuple[str | None, tuple[str, ...]]:
     ratios = _enum(props.get("aspect_ratio"))
     if ratios:
         return "aspect_ratio", ratios
@@ -336,7 +317,7 @@ def _aspects(props: dict[str, dict[str, Any]], components: dict[str, Any]) -> tu
         return None, ()
     presets: set[str] = set()
     for option in [size, *(size.get("anyOf") or ())]:
-        presets.update(_enum(resolve(option, components)))
+        presets.update(_enum(option))
     offered = tuple(aspect for aspect, preset in SIZE_PRESET_FOR_ASPECT.items() if preset in presets)
     return ("video_size", offered) if offered else (None, ())
 

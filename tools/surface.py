@@ -1,0 +1,260 @@
+"""What the agent sees of every tool, applied once for all of them as MCP middleware.
+
+- `tools/list`: every tool is paid for in every conversation, so the answer is compacted once: no pydantic
+  `title` noise, optional arguments without their `anyOf [..., null]` wrappers, descriptions on one line per
+  paragraph, no annotation title repeating the tool's, and output schemas cut to their top level (each field's
+  type; nested objects as plain objects, so no model is repeated wholesale). The result content still carries
+  every field; the schema only promises the shape.
+- `tools/call`: unknown argument names are refused with the valid ones listed (the SDK would drop them
+  silently), and the SDK's argument-validation errors are rewritten from pydantic's text (internal model
+  names, error codes, links) into one line per argument saying what to give instead.
+- `resources/list`: collections served by query templates (`fal-video://models{?limit}`) are also listed
+  under their bare URI, because many hosts show only listed resources.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from mcp.server import MCPServer
+from mcp.types import CallToolResult, Resource, TextContent
+
+Handler = Callable[[Any], Awaitable[Any]]
+
+# One error block of pydantic's ValidationError text: the location line, then the message line.
+_PYDANTIC_ERROR = re.compile(
+    r"^(?P<loc>\S[^\n]*)\n  (?P<msg>[^\n]*?)(?: \[type=[^\n]*?(?:input_value=(?P<value>.*?), input_type=[^\n]*)?\])?$",
+    re.MULTILINE,
+)
+_VALIDATION_HEADER = re.compile(r"\d+ validation errors? for \S+")
+_TYPE_SEGMENT = re.compile(r"[\[\]()]|^(str|int|float|bool|list|dict|none|null)$|^[A-Z]")
+
+
+class ListedCollection:
+    """A resource listed under a bare URI whose reads the matching query template serves."""
+
+    def __init__(self, uri: str, name: str, title: str, description: str, mime_type: str = "application/json"):
+        self.resource = Resource(uri=uri, name=name, title=title, description=description, mime_type=mime_type)
+
+
+class AgentSurface:
+    """The middleware; build it with the server (for its tool schemas) and the collections to list.
+
+    Handlers hand middleware their results in wire form (dicts with camelCase keys).
+    """
+
+    def __init__(self, server: MCPServer, collections: Sequence[ListedCollection] = ()) -> None:
+        self._server = server
+        self._collections = [c.resource for c in collections]
+        self._inputs: dict[str, dict[str, Any]] | None = None
+        self._listed: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
+
+    async def __call__(self, ctx: Any, call_next: Handler) -> Any:
+        if ctx.method == "tools/list":
+            result = await call_next(ctx)
+            if isinstance(result, dict) and isinstance(result.get("tools"), list):
+                result["tools"] = self._compact(result["tools"])
+            return result
+        if ctx.method == "tools/call" and isinstance(ctx.params, dict):
+            refusal = await self._refuse_unknown(ctx.params)
+            if refusal is not None:
+                return refusal
+            return self._explain(ctx.params, await call_next(ctx))
+        result = await call_next(ctx)
+        if ctx.method == "resources/list" and isinstance(result, dict) and isinstance(result.get("resources"), list):
+            listed = {r.get("uri") for r in result["resources"]}
+            result["resources"] += [
+                r.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for r in self._collections
+                if str(r.uri) not in listed
+            ]
+        return result
+
+    def _compact(self, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        names = tuple(tool.get("name") for tool in tools)
+        if self._listed is None or self._listed[0] != names:  # the same tools every time: compact them once
+            self._listed = (names, [compact_tool(tool) for tool in tools])
+        return self._listed[1]
+
+    async def _input_schemas(self) -> dict[str, dict[str, Any]]:
+        if self._inputs is None:  # tools are all registered before the first call
+            self._inputs = {tool.name: tool.input_schema for tool in await self._server.list_tools()}
+        return self._inputs
+
+    async def _refuse_unknown(self, params: dict[str, Any]) -> CallToolResult | None:
+        name = params.get("name")
+        arguments = params.get("arguments") or {}
+        schemas = await self._input_schemas()
+        if name not in schemas:
+            return _error(f"Unknown tool: {name}. The tools are: {', '.join(sorted(schemas))}.")
+        if not isinstance(arguments, dict):
+            return None
+        schema = schemas[name]
+        found: list[tuple[list[str | int], str, list[str]]] = []
+        _unknown_keys(schema, arguments, schema.get("$defs", {}), [], found)
+        if not found:
+            return None
+        hints = []
+        for path, key, valid in found:
+            close = difflib.get_close_matches(key, valid, n=1)
+            where = f" in {_path(path)}" if path else ""
+            hints.append(f"{key!r}{where}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        valid_here = found[0][2]
+        scope = f"in {_path(found[0][0])}" if found[0][0] else "arguments"
+        return _error(
+            f"Error executing tool {name}: unknown argument(s) {', '.join(hints)}; nothing was done. "
+            f"Valid {scope}: {', '.join(valid_here)}."
+        )
+
+    def _explain(self, params: dict[str, Any], result: Any) -> Any:
+        """Rewrite the SDK's argument-validation error (the handler's wire-form dict) into plain advice."""
+        if not isinstance(result, dict) or not result.get("isError") or not result.get("content"):
+            return result
+        text = result["content"][0].get("text") or ""
+        if not _VALIDATION_HEADER.search(text):
+            return result
+        problems = [_problem(m.group("loc"), m.group("msg"), m.group("value")) for m in _PYDANTIC_ERROR.finditer(text)]
+        if not problems:
+            return result
+        name = params.get("name")
+        return _error(
+            f"Error executing tool {name}: invalid arguments, nothing was done: {'; '.join(problems)}. "
+            "Fix them and call again."
+        )
+
+
+def compact_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """One tools/list entry (wire form), compacted as the module docstring says."""
+    tool = dict(tool)
+    if isinstance(tool.get("description"), str):
+        tool["description"] = _one_line_paragraphs(tool["description"])
+    if isinstance(tool.get("inputSchema"), dict):
+        tool["inputSchema"] = _compact_input(tool["inputSchema"])
+    if isinstance(tool.get("outputSchema"), dict):
+        tool["outputSchema"] = _top_level(tool["outputSchema"])
+    annotations = tool.get("annotations")
+    if isinstance(annotations, dict) and annotations.get("title") == tool.get("title"):
+        tool["annotations"] = {k: v for k, v in annotations.items() if k != "title"}
+    return tool
+
+
+def _one_line_paragraphs(text: str) -> str:
+    return "\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
+
+
+def _compact_input(node: Any, keyword_level: bool = True) -> Any:
+    """Drop `title`, unwrap `anyOf [X, null]` (an omitted argument is the null) and `default: null`."""
+    if isinstance(node, list):
+        return [_compact_input(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if not keyword_level:  # a `properties` / `$defs` map: its keys are names, not keywords
+        return {key: _compact_input(value) for key, value in node.items()}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "title" or (key == "default" and value is None):
+            continue
+        if key == "description" and isinstance(value, str):
+            value = _one_line_paragraphs(value)
+        out[key] = _compact_input(value, keyword_level=key not in ("properties", "$defs"))
+    options = out.get("anyOf")
+    if isinstance(options, list):
+        kept = [option for option in options if option != {"type": "null"}]
+        if len(kept) == 1 and len(kept) < len(options):
+            del out["anyOf"]
+            out = {**kept[0], **out}
+    return out
+
+
+def _top_level(schema: dict[str, Any]) -> dict[str, Any]:
+    """The output schema's own properties, each reduced to its type (see _shape); `required` kept."""
+    defs = schema.get("$defs", {})
+    out: dict[str, Any] = {"type": "object"}
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        out["properties"] = {name: _shape(prop, defs) for name, prop in properties.items()}
+    if schema.get("required"):
+        out["required"] = schema["required"]
+    return out
+
+
+def _shape(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    """`{"type": ...}` (a list when nullable or a union), or the enum; `{}` when anything goes."""
+    node = _resolve(node, defs)
+    if "enum" in node:
+        return {"enum": node["enum"]}
+    if "const" in node:
+        return {"const": node["const"]}
+    options = node.get("anyOf") or node.get("oneOf")
+    if isinstance(options, list):
+        shapes = [_shape(option, defs) for option in options]
+        if any(not shape for shape in shapes):
+            return {}
+        enums = [shape for shape in shapes if "enum" in shape]
+        types = [t for shape in shapes if "type" in shape for t in _as_list(shape["type"])]
+        if enums and types == ["null"] and len(enums) == 1:
+            return {"enum": [*enums[0]["enum"], None]}
+        if enums or len(types) != sum(len(_as_list(shape.get("type", []))) for shape in shapes):
+            return {}
+        unique = list(dict.fromkeys(types))
+        return {"type": unique[0] if len(unique) == 1 else unique}
+    kind = node.get("type")
+    if kind is None and ("properties" in node or "additionalProperties" in node):
+        kind = "object"
+    return {"type": kind} if kind is not None else {}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _unknown_keys(
+    schema: dict[str, Any],
+    value: Any,
+    defs: dict[str, Any],
+    path: list[str | int],
+    found: list[tuple[list[str | int], str, list[str]]],
+) -> None:
+    """Keys of `value` that its object schema does not declare, at any depth (objects, arrays, nullable)."""
+    schema = _resolve(schema, defs)
+    options = [_resolve(option, defs) for option in schema.get("anyOf", [])] or [schema]
+    if isinstance(value, dict):
+        shaped = [o for o in options if "properties" in o and not o.get("additionalProperties")]
+        if len(shaped) != 1:
+            return
+        properties = shaped[0]["properties"]
+        found += [(path, key, list(properties)) for key in value if key not in properties]
+        for key, item in value.items():
+            if key in properties:
+                _unknown_keys(properties[key], item, defs, [*path, key], found)
+    elif isinstance(value, list):
+        items = [o["items"] for o in options if isinstance(o.get("items"), dict)]
+        if len(items) == 1:
+            for index, item in enumerate(value):
+                _unknown_keys(items[0], item, defs, [*path, index], found)
+
+
+def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
+    ref = schema.get("$ref", "")
+    return defs.get(ref.rsplit("/", 1)[-1], schema) if ref.startswith("#/$defs/") else schema
+
+
+def _problem(loc: str, message: str, value: str | None) -> str:
+    path = _path([part for part in loc.split(".") if not _TYPE_SEGMENT.search(part)] or [loc])
+    message = message.replace("Input should be", "should be").replace("Field required", "is required")
+    got = f" (got {value[:60]})" if value and message != "is required" else ""
+    return (f"{path} {message}" if message.startswith(("should", "is ")) else f"{path}: {message}") + got
+
+
+def _path(parts: Sequence[str | int]) -> str:
+    path = str(parts[0])
+    for part in parts[1:]:
+        path += f"[{part}]" if isinstance(part, int) or part.isdigit() else f".{part}"
+    return path
+
+
+def _error(text: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
