@@ -83,3 +83,21 @@ async def test_start_training_uploads_an_expired_dataset_again(
     fake_fal.expire_file(url)
     text = await call_error(client, "start_training", {"dataset": prepared["dataset_id"], "model_name": "sid2"})
     assert "gone from fal storage" in text and "prepare_dataset" in text
+
+
+async def test_training_data_error_uploads_the_expired_dataset_again_once(
+    client: Client, fake_fal: FakeFal, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path / "sid")
+    prepared = await call_ok(client, "prepare_dataset", _args(folder, same_person_check=False))
+    started = await call_ok(client, "start_training", {"dataset": prepared["dataset_id"], "model_name": "sid"})
+    fake_fal.expire_file(prepared["fal_url"])  # gone before the trainer fetched it
+    done = await call_ok(client, "training_status", {"training_id": started["training"]["id"], "wait_seconds": 20})
+    run = done["training"]
+    assert run["status"] == "failed" and "training_data_error" in run["error"], run
+    assert "uploaded again" in run["error"] and fake_fal.count("POST", UPLOADS) == 2
+    listing = await call_ok(client, "list_datasets", {})
+    renewed = listing["datasets"][0]
+    assert renewed["status"] == "uploaded" and renewed["fal_url"] not in (None, prepared["fal_url"])
+    again = await call_ok(client, "start_training", {"dataset": prepared["dataset_id"], "model_name": "sid"})
+    assert again["request"]["images_data_url"] == renewed["fal_url"] and fake_fal.count("POST", UPLOADS) == 2

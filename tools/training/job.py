@@ -215,6 +215,23 @@ async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, Zip
     return source, facts
 
 
+async def _renew_dataset(state: AppState, row: dict[str, Any]) -> str:
+    """After fal could not use a training's data: if the dataset's upload expired, upload it again (once: a live
+    file is left alone) and say so, so that calling start_training again can work. Nothing is resubmitted."""
+    dataset = state.store.query_one("SELECT * FROM datasets WHERE id = ?", (row["dataset_id"],))
+    if dataset is None or not dataset.get("fal_url"):
+        return ""
+    try:
+        url, now = await live_upload(state.fal, state.store, dataset)
+    except (UserError, FalError) as exc:
+        return f" The dataset's upload is gone and could not be renewed: {exc}"
+    if not now:
+        return ""
+    return (
+        f" The dataset's upload had expired from fal storage; it was uploaded again ({url}): call start_training again."
+    )
+
+
 async def _upload(state: AppState, path: Path) -> tuple[str, bool]:
     try:
         return await state.fal.upload_file_once(state.store, path)
@@ -400,13 +417,14 @@ async def _apply_status(state: AppState, row: dict[str, Any], status: JobStatus)
     # COMPLETED: fal reports failure (and cancellation) as COMPLETED with an error
     if status.error:
         was_cancel = cancelled or status.error_type == "request_cancelled"
+        note = await _renew_dataset(state, row) if status.error_type == "training_data_error" else ""
         _update(
             state,
             training_id,
             {
                 **changes,
                 "status": "cancelled" if was_cancel else "failed",
-                "error": f"fal: {status.error}" + (f" ({status.error_type})" if status.error_type else ""),
+                "error": f"fal: {status.error}" + (f" ({status.error_type})" if status.error_type else "") + note,
                 "completed_at": utc_now(),
                 "eta_seconds": None,
                 "next_poll_at": None,
