@@ -66,13 +66,13 @@ def table_counts(db_path: Path) -> dict[str, int]:
 
 
 def data_files(home: Path) -> set[str]:
-    """Files under the data dir, except the database's own files."""
+    """Files under the data dir, except the database's own files and the cache of fal's public catalogue."""
     if not home.exists():
         return set()
     return {
         str(path.relative_to(home))
         for path in home.rglob("*")
-        if path.is_file() and not path.name.startswith("fal-video.sqlite3")
+        if path.is_file() and not path.name.startswith(("fal-video.sqlite3", "fal-catalog-cache.sqlite3"))
     }
 
 

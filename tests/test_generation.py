@@ -83,9 +83,10 @@ async def test_raw_endpoints_pass_through_and_warn(client: Client, fake_fal: Fak
     gen = result["generations"][0]
     assert gen["endpoint"] == "someone/coast-video-model" and gen["model_name"] is None
     assert gen["files"][0]["path"].endswith(".mp4") and Path(gen["files"][0]["path"]).is_file()
-    assert any("not in the endpoint table" in w for w in gen["warnings"])
+    assert any("not in fal's catalogue" in w for w in gen["warnings"])
+    assert any("price unknown" in w for w in gen["warnings"])  # held at the per-call cap, not priced as an image
 
-    # A known endpoint that ignores LoRAs: the LoRA and the negative prompt are dropped, and said so.
+    # A catalogued endpoint whose schema has no loras / negative_prompt: sent as given (fal ignores them), and named.
     result = await call_ok(
         client,
         "execute_custom_model",
@@ -104,11 +105,11 @@ async def test_raw_endpoints_pass_through_and_warn(client: Client, fake_fal: Fak
         },
     )
     (job,) = fake_fal.submissions("fal-ai/flux/dev")
-    assert "loras" not in job.input and "negative_prompt" not in job.input
+    assert job.input["negative_prompt"] == "blurry" and job.input["loras"]
     assert job.input["num_inference_steps"] == 20 and job.input["guidance_scale"] == 4
     assert job.input["image_size"] == {"width": 512, "height": 768} and job.input["output_format"] == "png"
     warnings = " ".join(result["generations"][0]["warnings"])
-    assert "ignores LoRAs" in warnings and "negative_prompt" in warnings and "'steps'" in warnings
+    assert "no 'loras' input" in warnings and "'negative_prompt'" in warnings and "'steps'" in warnings
     file = result["generations"][0]["files"][0]
     assert (file["width"], file["height"]) == (512, 768) and file["path"].endswith(".png")
 
@@ -121,7 +122,7 @@ async def test_registered_model_can_never_send_its_lora_to_an_endpoint_that_igno
         text = await call_error(
             client, "execute_custom_model", {"endpoint": "sid-custom-model", "input_params": GUIDE_PARAMS}
         )
-    assert "ignores LoRAs" in text and "fal-ai/flux-lora" in text
+    assert "no loras input" in text and "fal-ai/flux-lora" in text
     assert fake_fal.submissions() == []
 
 
@@ -435,7 +436,7 @@ async def test_image_to_image_with_a_local_photo_and_sd_endpoint_names(
     assert "output_format" not in job.input and job.input["guidance_scale"] == 7
     assert sd["generations"][0]["files"][0]["path"].endswith(".png")
     text = listing.contents[0].text
-    assert "`fal-ai/flux-lora`" in text and "$0.035/MP" in text and "(estimate)" in text
+    assert "`fal-ai/flux-lora`" in text and "$0.035 per megapixel" in text and "unknown" in text
 
 
 async def test_files_that_fail_to_download_are_fetched_again_in_the_background(

@@ -105,7 +105,8 @@ async def test_suite_status_finishes_what_run_suite_left_pending(
 async def test_images_not_submitted_in_time_are_submitted_by_suite_status(
     make_settings: Callable[..., Settings], fake_fal: FakeFal
 ) -> None:
-    settings = make_settings(tool_wait_seconds=2)
+    # 2.5 s: the first submission of a process also reads fal's catalogue and loads the schema validator
+    settings = make_settings(tool_wait_seconds=2.5)
     register_model(settings, lora_url=fake_fal.add_file("sid.safetensors", b"lora"))
     fake_fal.inject(r"flux-lora/?$", "delay", method="POST", times=2, delay=1.0)  # slow submissions
     async with Client(create_server(settings), mode="legacy") as client:

@@ -116,6 +116,7 @@ async def test_end_to_end_queued_progress_completed_v1_then_v2(
         "images_data_url": url,
         "trigger_word": "SIDAI",
         "steps": 1000,
+        "create_masks": True,
         "is_style": False,
     }
     assert run["status"] == "queued" and run["fal_request_id"]
@@ -404,7 +405,8 @@ async def test_advice_warnings_alias_style_and_concepts_in_dry_run(
     assert turbo["endpoint"] == "fal-ai/turbo-flux-trainer"
     assert turbo["request"]["training_style"] == "style" and turbo["request"]["trigger_phrase"] == "SIDAI"
     assert turbo["estimated_cost_usd"] == pytest.approx(2.4)
-    few = await call_ok(quiet_client, "start_training", {**base, "dataset": str(_five_zip(tmp_path))})
+    five = {**base, "dataset": str(_five_zip(tmp_path)), "model_type": "flux-lora-portrait"}
+    few = await call_ok(quiet_client, "start_training", five)  # its schema advises at least 10 images
     assert any("Only 5 images" in w for w in few["warnings"])
 
     portrait = await call_ok(
@@ -412,7 +414,7 @@ async def test_advice_warnings_alias_style_and_concepts_in_dry_run(
     )
     assert portrait["request"]["learning_rate"] == 8e-4 and portrait["request"]["steps"] == 2500
     assert any("learning_rate" in w and "high" in w for w in portrait["warnings"])
-    assert "ASSUMPTION" in portrait["cost_basis"]
+    assert "price unknown" in portrait["cost_basis"] and portrait["estimated_cost_usd"] == pytest.approx(10.0)
 
     captions = {i: ("photo of SIDAI" if i < 3 else "photo of DOGGX the dog") for i in range(6)}
     archive = tmp_path / "multi.zip"

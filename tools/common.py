@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context
@@ -13,6 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
+from server.errors import UserError
 from server.fal_gateway import FalError
 from server.state import AppState
 
@@ -96,3 +98,12 @@ def slugify(text: str, max_len: int = 40) -> str:
 
 def not_available(tool: str, issue: str) -> ToolError:
     return ToolError(f"{tool} is not available in this build yet ({issue}).")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """At the tool edge: a domain refusal (server/errors.py) becomes a ToolError with the same message."""
+    try:
+        yield
+    except UserError as exc:
+        raise ToolError(exc.message) from exc

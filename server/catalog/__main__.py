@@ -13,7 +13,7 @@ import anyio
 
 from server.catalog import snapshot
 from server.catalog.platform import CATEGORIES, PlatformClient, PlatformUnavailable
-from server.catalog.service import Catalog
+from server.catalog.service import Catalog, RefreshReport
 from server.config import ConfigError, Settings
 
 
@@ -24,6 +24,13 @@ async def _from_api(base: str, key: str | None) -> snapshot.Snapshot:
         prices = [{"prices": await client.prices(ids)}]
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return snapshot.from_answers(pages, prices, source=f"fal Platform API at {base}", captured_at=now)
+
+
+async def _refresh(catalog: Catalog) -> RefreshReport:
+    try:
+        return await catalog.refresh()
+    finally:
+        await catalog.aclose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print(exc, file=sys.stderr)
         return 2
     catalog = Catalog(settings)
-    report = anyio.run(catalog.refresh)
-    catalog.close()
+    report = anyio.run(_refresh, catalog)
     print(json.dumps(report.__dict__, indent=1))
     return 0 if report.ok else 1
 

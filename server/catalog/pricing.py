@@ -92,6 +92,7 @@ def estimate_inference(
         return unknown(cap, "fal's pricing API has no price for this endpoint")
     per, word = _unit(price.unit)
     count = _count(params, entry)
+    units: float
     if word in ("megapixel", "mp"):
         width, height = image_size(params, entry)
         megapixels = max(math.ceil(width * height / MEGAPIXEL - 1e-9), 1)

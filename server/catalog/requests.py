@@ -170,6 +170,9 @@ def check_inference(entry: CatalogEntry, raw: dict[str, Any], *, fill_defaults: 
     prompt = params.get("prompt")
     if isinstance(prompt, str) and len(prompt) > MAX_TEXT_CHARS:
         errors.append(f"prompt has {len(prompt):,} characters; at most {MAX_TEXT_CHARS:,} are accepted")
+    seed = params.get("seed")
+    if "seed" in props and seed is not None and not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
+        errors.append(f"seed={seed!r} is not accepted: it must be an integer from 0 to {MAX_SEED}")  # fal's seeds
     for problem in validate.problems(entry.input_schema, params):
         errors.append(problem.message.rstrip(".") + _default_note(entry, str(problem.loc[0]) if problem.loc else ""))
     if errors:

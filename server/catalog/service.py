@@ -15,7 +15,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from server.catalog import snapshot as snapshot_file
+from server.catalog import validate
 from server.catalog.cache import CatalogCache
 from server.catalog.platform import CATEGORIES, PlatformClient, PlatformUnavailable
 from server.catalog.trim import trim_model, trim_price
@@ -125,6 +128,7 @@ class Catalog:
         self._backoff_until = 0.0
         self._asked: dict[str, float] = {}  # endpoint id → when fal was last asked about it (monotonic)
         self._price_asked: dict[str, float] = {}
+        self._client: PlatformClient | None = None  # one connection pool for every live read
         self.last_note = ""  # why the data is older than wished, if a live read failed
 
     # -- loading --------------------------------------------------------------------------------------
@@ -150,7 +154,22 @@ class Catalog:
             self._entries, self._prices = entries, prices
             return entries
 
-    def close(self) -> None:
+    def warm(self) -> None:
+        """Load the snapshot and the schema validator ahead of the first request (blocking: run in a thread)."""
+        self._load()
+        validate.validator_for({"type": "object"})
+        if self._settings.has_fal_key:
+            self._platform()  # its TLS context takes tens of ms to build
+
+    def _platform(self) -> PlatformClient:
+        if self._client is None:
+            self._client = PlatformClient.for_settings(self._settings)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
         self._cache.close()
 
     # -- reading --------------------------------------------------------------------------------------
@@ -192,13 +211,19 @@ class Catalog:
             return known
         self._asked[endpoint_id] = time.monotonic()
         try:
-            async with PlatformClient.for_settings(self._settings) as client:
-                raw = await client.models(endpoint_ids=[endpoint_id])
+            raw = await self._platform().models(endpoint_ids=[endpoint_id])
         except PlatformUnavailable as exc:
             self._failed(exc)
             return known
         self._store_models([entry for entry in map(trim_model, raw) if entry is not None])
         return self.get(endpoint_id)
+
+    async def lookup_priced(self, endpoint_id: str) -> CatalogEntry | None:
+        """`lookup`, with the endpoint's price refreshed at the same time (one round trip, not two)."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.prices, [endpoint_id.strip("/")])
+            found = await self.lookup(endpoint_id)
+        return found
 
     async def price(self, endpoint_id: str) -> UnitPrice | None:
         """fal's unit price for `endpoint_id`, refreshed when older than a day. Never raises."""
@@ -221,8 +246,7 @@ class Catalog:
         for eid in stale:
             self._price_asked[eid] = now
         try:
-            async with PlatformClient.for_settings(self._settings) as client:
-                raw = await client.prices(stale)
+            raw = await self._platform().prices(stale)
         except PlatformUnavailable as exc:
             self._failed(exc)
             return
@@ -254,12 +278,12 @@ class Catalog:
         before = {eid: _fingerprint(entry) for eid, entry in self._load().items()}
         before_prices = {eid: (p.unit_price, p.unit) for eid, p in self._prices.items()}
         try:
-            async with PlatformClient.for_settings(self._settings) as client:
-                raw: list[dict[str, Any]] = []
-                for category in categories:
-                    raw += await client.models(category=category)
-                entries = [entry for entry in map(trim_model, raw) if entry is not None]
-                raw_prices = await client.prices([entry["endpoint_id"] for entry in entries])
+            client = self._platform()
+            raw: list[dict[str, Any]] = []
+            for category in categories:
+                raw += await client.models(category=category)
+            entries = [entry for entry in map(trim_model, raw) if entry is not None]
+            raw_prices = await client.prices([entry["endpoint_id"] for entry in entries])
         except PlatformUnavailable as exc:
             self._failed(exc)
             return RefreshReport(False, f"{exc}. Kept the cached catalogue ({self.snapshot_note} plus live reads).")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -10,6 +10,17 @@ from pydantic import BaseModel, Field
 
 from server import costs
 from tools.common import state_of, tool_meta
+from tools.training import trainers
+from tools.training.trainers import TrainerGuide
+
+
+class CatalogRefresh(BaseModel):
+    ok: bool
+    note: str
+    added: list[str]
+    changed: list[str] = Field(description="Schema, status or pairing differs from before.")
+    removed: list[str] = Field(description="No longer listed by fal (kept, marked by their age).")
+    prices_changed: list[str]
 
 
 class CostReport(BaseModel):
@@ -18,20 +29,35 @@ class CostReport(BaseModel):
     by_endpoint: dict[str, float] = Field(description="Estimated spend per fal endpoint in the window.")
     generations: int = Field(description="Generations recorded in the window.")
     note: str
+    trainers: TrainerGuide | None = None
+    catalog_refresh: CatalogRefresh | None = None
 
 
 def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Cost report", read_only=True, idempotent=True, open_world=False))
     async def cost_report(
         ctx: Context[Any],
-        days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
+        days: Annotated[int, Field(ge=1, le=3650)] = 30,
+        catalog: Annotated[
+            Literal["trainers", "refresh"] | None,
+            Field(description="trainers: ranked trainers with prices; refresh: re-read fal's catalogue now"),
+        ] = None,
     ) -> CostReport:
-        """Estimated fal spend from the local ledger: totals per model, per day, per endpoint, and the budget.
-
-        Figures are estimates from the endpoint price table (fal bills the real amount); raw endpoints count
-        under '(none)' in by_model.
-        """
+        """Estimated fal spend per model, day and endpoint, against the budget caps; also fal's trainer guide."""
         state = state_of(ctx)
+        guide = refresh = None
+        if catalog == "refresh":
+            found = await state.catalog.refresh()
+            refresh = CatalogRefresh(
+                ok=found.ok,
+                note=found.note,
+                added=found.added[:50],
+                changed=found.changed[:50],
+                removed=found.removed[:50],
+                prices_changed=found.prices_changed[:50],
+            )
+        if catalog in ("trainers", "refresh"):
+            guide = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd)
         window = (f"-{days} days",)
         rows = state.store.query(
             "SELECT endpoint, SUM(amount_usd) AS total FROM cost_ledger WHERE day >= date('now', ?) "
@@ -46,5 +72,7 @@ def register(server: MCPServer) -> None:
             totals=costs.totals(state.settings, state.store, days),
             by_endpoint={row["endpoint"]: round(row["total"], 4) for row in rows},
             generations=int(count["n"]) if count else 0,
-            note="Estimates from the endpoint price table; check https://fal.ai/dashboard/usage for billed amounts.",
+            note="Estimates from fal's unit prices; check https://fal.ai/dashboard/usage for billed amounts.",
+            trainers=guide,
+            catalog_refresh=refresh,
         )

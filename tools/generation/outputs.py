@@ -34,9 +34,9 @@ class FoundFile:
     height: int | None
 
 
-def find_files(result: dict[str, Any], kind: str) -> list[FoundFile]:
-    """The output files of a fal result, in order."""
-    for key in RESULT_KEYS.get(kind, ()):
+def find_files(result: dict[str, Any], kind: str, fields: list[str] | None = None) -> list[FoundFile]:
+    """The output files of a fal result, in order: the file fields its output schema names first."""
+    for key in (*(fields or ()), *RESULT_KEYS.get(kind, ())):
         found = _as_files(result.get(key))
         if found:
             return found

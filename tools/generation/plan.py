@@ -19,14 +19,16 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.catalog import CatalogEntry, requests
+from server.catalog.pricing import estimate_inference
 from server.costs import check_budget, record_cost
 from server.disk import disk_full, is_out_of_room
-from server.errors import DiskFull
+from server.errors import DiskFull, InvalidInput
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
-from tools.common import ProgressFn
-from tools.generation import endpoints, outputs
+from tools.common import ProgressFn, user_errors
+from tools.generation import endpoints, local_inputs, outputs
 from tools.models import registry
 from tools.models.registry import ModelVersion
 
@@ -94,6 +96,7 @@ class Plan:
     scenario: str | None = None
     reproduces: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    uploads: list[local_inputs.PendingUpload] = field(default_factory=list)  # uploaded after the budget check
 
 
 # -- resolution ----------------------------------------------------------------------------------------
@@ -109,7 +112,11 @@ async def plan_generation(
     lora_scale: float | None = None,
     use_lora: bool = True,
 ) -> Plan:
-    """Resolve the endpoint (registered model or raw id), map and check the input, estimate the cost."""
+    """Resolve the endpoint (registered model or raw id), check the input against fal's schema, price it.
+
+    Nothing is uploaded or sent here: local files found in the input are validated and listed in
+    `Plan.uploads`; `execute_plan` uploads them after the budget check.
+    """
     requested = endpoint.strip()
     if not requested:
         raise ToolError("endpoint is empty: give a registered model name (e.g. sid-custom-model) or a fal endpoint id.")
@@ -122,55 +129,101 @@ async def plan_generation(
         raise ToolError(f"lora_scale={lora_scale} is out of range: use 0-4 (1.0 = as trained).")
     params = dict(input_params)
     warnings: list[str] = []
-    await _upload_local_files(state, params, warnings)
-    # A known endpoint id always means that endpoint, even if a model happens to share its last segment.
-    model = None if endpoints.get(requested) is not None else registry.find(state.store, requested)
+    catalog = state.catalog
+    # A catalogued endpoint id always means that endpoint, even if a model happens to share its last segment.
+    requested_entry = await catalog.lookup_priced(requested) if "/" in requested and "@" not in requested else None
+    model = None if requested_entry is not None else registry.find(state.store, requested)
     if model is None and "/" not in requested:  # fal ids are owner/alias[/path]: this can only mean a model name
         registry.resolve(state.store, requested)
     trigger_inserted = False
-    if model is not None:
-        target, spec = _model_target(model, params, warnings)
-        trigger_inserted = _ensure_trigger(params, model.trigger_word, warnings)
-        lora_applied = await _apply_model_lora(state, model, params, warnings, lora_scale, use_lora, target)
-    else:
-        target, spec = requested, endpoints.get(requested)
-        lora_applied = _apply_raw_loras(target, spec, params, warnings, lora_scale, use_lora)
-    kind = spec.kind if spec is not None else (category_hint or "image")
-    if spec is not None and category_hint and category_hint != spec.kind:
-        warnings.append(f"category_hint={category_hint!r} ignored: {target} produces {spec.kind}.")
-    if spec is not None:
-        params, more = endpoints.normalize(spec, params)
-        warnings += more
-    else:
-        warnings.append(
-            f"{target} is not in the endpoint table: input sent unchecked, outputs read as {kind}, cost is a rough "
-            "estimate."
-        )
-    estimate, _estimated = endpoints.estimate_cost(spec, params, kind)
+    with user_errors():
+        if model is not None:
+            target, entry = await _model_target(state, model, params, warnings)
+            trigger_inserted = _ensure_trigger(params, model.trigger_word, warnings)
+            lora_applied = _apply_model_lora(model, entry, params, warnings, lora_scale, use_lora, target)
+        else:
+            target, entry = requested, requested_entry
+            lora_applied = _apply_raw_loras(target, entry, params, warnings, lora_scale, use_lora)
+        if entry is not None and entry.kind == "training":
+            raise InvalidInput(f"{target} is a trainer: start it with start_training(model_type={target!r}).")
+        kind = requests.output_kind(entry) if entry is not None else (category_hint or "image")
+        if entry is not None and category_hint == "video" and kind != "video":
+            raise InvalidInput(_not_video(target, kind, model))
+        if entry is not None and category_hint and category_hint != kind:
+            warnings.append(f"category_hint={category_hint!r} ignored: {target} produces {kind}.")
+        if entry is not None:
+            checked = requests.check_inference(entry, params)
+            params = checked.body
+            warnings += checked.warnings
+            if entry.status != "active":
+                warnings.append(f"fal lists {target} as {entry.status}: it may stop working.")
+        else:
+            warnings.append(
+                f"{target} is not in fal's catalogue ({catalog.snapshot_note}; fal was asked when a key and the "
+                f"network allowed): input sent unchecked, outputs read as {kind}."
+            )
+        own = frozenset({model.lora_path} if model is not None and model.lora_path else set())
+        uploads = await anyio.to_thread.run_sync(local_inputs.pending_uploads, target, entry, params, own)
+    estimate = estimate_inference(await catalog.price(target), params, entry, state.settings.max_cost_per_call_usd)
+    if not estimate.known:
+        warnings.append(f"Cost: {estimate.basis}.")
     return Plan(
         requested_endpoint=requested,
         endpoint=target,
         kind=kind,
         params=params,
         warnings=warnings,
-        estimate=estimate,
+        estimate=estimate.usd,
         model=model,
         lora_applied=lora_applied,
         trigger_inserted=trigger_inserted,
         scenario=scenario,
+        meta={"price_basis": estimate.basis, "output_fields": requests.output_fields(entry) if entry else []},
+        uploads=uploads,
     )
 
 
-async def _apply_model_lora(
-    state: AppState,
+def _not_video(target: str, kind: str, model: ModelVersion | None) -> str:
+    """category_hint='video' on an endpoint (or a model's endpoint) that makes something else: the way to a clip."""
+    if model is not None:
+        return (
+            f"{model.model_name} makes {kind}s on {target}, not video: animate a still of it with "
+            f"video(start={model.model_name!r}, prompt=<the motion>), which makes the still with its LoRA first"
+        )
+    return (
+        f"{target} makes {kind}s, not video: animate one of its images with video(start=<its generation id>, "
+        "prompt=<the motion>), or name an image-to-video or text-to-video endpoint"
+    )
+
+
+def _model_loras(model: ModelVersion, entry: CatalogEntry | None, scale: float) -> list[dict[str, Any]]:
+    """The model's LoRA file(s) as `loras` items: all files a trainer returned (Wan 2.2: low + high noise)."""
+    files = model.params.get("lora_files") if isinstance(model.params.get("lora_files"), list) else None
+    takes_transformer = entry is not None and "transformer" in requests.lora_item_properties(entry)
+    if not files:
+        return [{"path": _lora_ref(model), "scale": scale}]
+    items = []
+    for index, file in enumerate(files):
+        path = file.get("url") or (_lora_ref(model) if index == 0 else None)
+        if not path:
+            continue
+        item: dict[str, Any] = {"path": path, "scale": scale}
+        if takes_transformer and file.get("transformer"):
+            item["transformer"] = file["transformer"]
+        items.append(item)
+    return items
+
+
+def _apply_model_lora(
     model: ModelVersion,
+    entry: CatalogEntry | None,
     params: dict[str, Any],
     warnings: list[str],
     lora_scale: float | None,
     use_lora: bool,
     target: str,
 ) -> bool:
-    """loras = [the model's LoRA] (+ any extra ones given), or none for a baseline run. True if applied."""
+    """loras = [the model's LoRA file(s)] (+ any extra ones given), or none for a baseline run. True if applied."""
     given = _pop_scale(params, warnings)
     scale = lora_scale if lora_scale is not None else given if given is not None else model.lora_scale
     extra = params.pop("loras", None)
@@ -182,7 +235,7 @@ async def _apply_model_lora(
         if extra:
             warnings.append("loras in input_params were not sent because use_lora=false.")
         return False
-    params["loras"] = [{"path": await _lora_url(state, model), "scale": scale}]
+    params["loras"] = _model_loras(model, entry, scale)
     if isinstance(extra, list) and extra:
         params["loras"] += extra
         warnings.append(f"{len(extra)} extra LoRA(s) from input_params were stacked after {model.model_name}.")
@@ -191,14 +244,14 @@ async def _apply_model_lora(
 
 def _apply_raw_loras(
     target: str,
-    spec: endpoints.EndpointSpec | None,
+    entry: CatalogEntry | None,
     params: dict[str, Any],
     warnings: list[str],
     lora_scale: float | None,
     use_lora: bool,
 ) -> bool:
     """LoRAs given by hand to a raw endpoint: scaled, kept, or (use_lora=false) removed. True if applied."""
-    given = _pop_scale(params, warnings) if spec is not None else None  # unknown endpoints: input untouched
+    given = _pop_scale(params, warnings) if entry is not None else None  # unknown endpoints: input untouched
     scale = lora_scale if lora_scale is not None else given
     loras = params.get("loras")
     if not use_lora and loras:
@@ -211,33 +264,36 @@ def _apply_raw_loras(
         return False
     if scale is not None:
         params["loras"] = [{**item, "scale": scale} if isinstance(item, dict) else item for item in loras]
-    if spec is None:
+    if entry is None:
         warnings.append(
-            f"{target} is not in the endpoint table, so it is unknown whether it applies LoRAs; "
+            f"{target} is not in fal's catalogue, so it is unknown whether it applies LoRAs; "
             "registered models are sent to their LoRA endpoint automatically."
         )
-    return spec is not None and spec.accepts_lora  # a known endpoint that ignores LoRAs drops them in normalize
+        return False
+    if not requests.accepts_loras(entry):
+        warnings.append(f"{target} has no 'loras' input in fal's schema: the LoRAs given will be ignored by fal.")
+        return False
+    return True
 
 
-def _model_target(
-    model: ModelVersion, params: dict[str, Any], warnings: list[str]
-) -> tuple[str, endpoints.EndpointSpec | None]:
+async def _model_target(
+    state: AppState, model: ModelVersion, params: dict[str, Any], warnings: list[str]
+) -> tuple[str, CatalogEntry | None]:
     target = model.base_endpoint
-    spec = endpoints.get(target)
-    if spec is not None and spec.image_variant and params.get("image_url"):
-        target = spec.image_variant
-        spec = endpoints.get(target)
+    variant = endpoints.IMAGE_VARIANTS.get(target)
+    if variant and params.get("image_url"):
+        target = variant
         warnings.append(f"image_url given: using {target} (image to image) with {model.model_name}'s LoRA.")
-    if spec is not None and not spec.accepts_lora:
-        raise ToolError(
-            f"{model.model_name} v{model.version} is registered with base endpoint {target}, which ignores LoRAs, so "
-            "the model would not be applied. Re-register the version with a LoRA endpoint such as fal-ai/flux-lora."
+    entry = await state.catalog.lookup_priced(target)
+    if entry is not None and not requests.accepts_loras(entry):
+        raise InvalidInput(
+            f"{model.model_name} v{model.version} is registered with base endpoint {target}, whose schema has no "
+            "loras input, so the model would not be applied. Re-register the version with a LoRA endpoint such as "
+            "fal-ai/flux-lora."
         )
-    if spec is None:
-        warnings.append(
-            f"{target} is not in the endpoint table; the LoRA is sent as loras=[{{path, scale}}] unchecked."
-        )
-    return target, spec
+    if entry is None:
+        warnings.append(f"{target} is not in fal's catalogue; the LoRA is sent as loras=[{{path, scale}}] unchecked.")
+    return target, entry
 
 
 def _pop_scale(params: dict[str, Any], warnings: list[str]) -> float | None:
@@ -246,7 +302,7 @@ def _pop_scale(params: dict[str, Any], warnings: list[str]) -> float | None:
         if name in params:
             value = params.pop(name)
             if not isinstance(value, int | float) or isinstance(value, bool) or not 0 <= value <= 4:
-                raise ToolError(f"{name}={value!r} is not a valid LoRA scale: use a number from 0 to 4.")
+                raise InvalidInput(f"{name}={value!r} is not a valid LoRA scale: use a number from 0 to 4.")
             found = float(value)
             warnings.append(f"'{name}' was applied as the LoRA scale ({found:g}).")
     return found
@@ -263,39 +319,28 @@ def _ensure_trigger(params: dict[str, Any], trigger: str, warnings: list[str]) -
     return True
 
 
-async def _upload_local_files(state: AppState, params: dict[str, Any], warnings: list[str]) -> None:
-    """`*_url` inputs given as local file paths (e.g. image_url for image to image) are uploaded to fal storage."""
-    for name, value in list(params.items()):
-        if (
-            not name.endswith("_url")
-            or not isinstance(value, str)
-            or value.startswith(("http://", "https://", "data:"))
-        ):
-            continue
-        path = Path(value).expanduser()
-        if not path.is_file():
-            continue
-        try:
-            url, _ = await state.fal.upload_file_once(state.store, path)
-        except FalError as exc:
-            raise ToolError(f"Could not upload {path} for {name}: {exc.message}") from exc
-        params[name] = url
-        warnings.append(f"{name}: the local file {path.name} was uploaded to fal storage and sent as its URL.")
-
-
-async def _lora_url(state: AppState, model: ModelVersion) -> str:
+def _lora_ref(model: ModelVersion) -> str:
+    """The model's LoRA as fal will read it: its URL, or its local file (uploaded after the budget check)."""
     if model.lora_url:
         return model.lora_url
     if model.lora_path and Path(model.lora_path).is_file():
-        try:
-            url, _ = await state.fal.upload_file_once(state.store, Path(model.lora_path))
-        except FalError as exc:
-            raise ToolError(f"Could not upload {model.model_name}'s LoRA file: {exc.message}") from exc
-        return url
-    raise ToolError(
+        return model.lora_path
+    raise InvalidInput(
         f"{model.model_name} v{model.version} has no LoRA URL and its local file {model.lora_path!r} is missing. "
         "Register the version again with a LoRA URL or file."
     )
+
+
+async def upload_pending(state: AppState, plan: Plan) -> None:
+    """Upload the plan's local files (already validated) and put their URLs in the request. After the budget check."""
+    for upload in plan.uploads:
+        try:
+            url, _ = await state.fal.upload_file_once(state.store, upload.path)
+        except FalError as exc:
+            raise ToolError(f"Could not upload {upload.path.name} for {upload.label}: {exc.message}") from exc
+        local_inputs.set_at(plan.params, upload.location, url)
+        plan.warnings.append(f"{upload.label}: the local file {upload.path.name} was uploaded to fal storage.")
+    plan.uploads = []
 
 
 # -- running -------------------------------------------------------------------------------------------
@@ -347,6 +392,7 @@ async def execute_plan(
 ) -> GenerationOutput:
     if check:
         check_budget(state.settings, state.store, plan.estimate, f"Generating with {plan.endpoint}")
+    await upload_pending(state, plan)
     deadline = time.monotonic() + wait_seconds
     generation_id = await submit(state, plan, batch_id=batch_id, hold_seconds=wait_seconds)
     if progress is not None:
@@ -509,7 +555,7 @@ async def _save_files(state: AppState, generation_id: str, result: dict[str, Any
     row = _row(state, generation_id)
     meta = from_json(row["meta_json"], {})
     seed = row["seed"]
-    found = outputs.find_files(result, row["category"])
+    found = outputs.find_files(result, row["category"], meta.get("output_fields") or None)
     folder = outputs.folder_for(state.settings.outputs_dir, model_name=row["model_name"], endpoint=row["endpoint"])
     label = row["scenario"] or meta.get("prompt") or from_json(row["request_json"], {}).get("prompt") or "output"
     stem = outputs.base_name(
@@ -713,15 +759,17 @@ async def reproduce(
         found = state.store.query_one("SELECT * FROM model_versions WHERE id = ?", (meta["model_version_id"],))
         if found is not None:
             model = registry.find(state.store, f"{found['model_name']}@{found['version']}")
-    spec = endpoints.get(row["endpoint"])
-    estimate, _ = endpoints.estimate_cost(spec, params, row["category"])
+    entry = await state.catalog.lookup(row["endpoint"])
+    priced = estimate_inference(
+        await state.catalog.price(row["endpoint"]), params, entry, state.settings.max_cost_per_call_usd
+    )
     plan = Plan(
         requested_endpoint=row["requested_endpoint"],
         endpoint=row["endpoint"],
         kind=row["category"],
         params=params,
         warnings=[f"Reproduction of {generation_id}: the recorded request was sent unchanged."],
-        estimate=estimate,
+        estimate=priced.usd,
         model=model,
         lora_applied=bool(meta.get("lora_applied")),
         trigger_inserted=bool(meta.get("trigger_word_inserted")),

@@ -13,15 +13,17 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
+from server import costs
 from server.previews import thumbnails_within_budget
 from server.state import AppState
-from tools.common import Progress, state_of, tool_meta, with_previews
+from tools.common import Progress, state_of, tool_meta, user_errors, with_previews
 from tools.generation import endpoints
 from tools.generation.plan import (
     GenerationOutput,
     batch_outputs,
     expand_batch,
     generation_status,
+    plan_generation,
     reproduce,
     run_batch,
     run_generation,
@@ -30,9 +32,21 @@ from tools.generation.plan import (
 PREVIEW_BUDGET_BYTES = 500_000  # inline thumbnails of one result together; the JSON part stays far below 1 MB
 
 
+class DryRunPlan(BaseModel):
+    endpoint: str = Field(description="The fal endpoint that would be called.")
+    request: dict[str, Any] = Field(description="The exact body that would be sent (local files not yet uploaded).")
+    estimated_cost_usd: float
+    cost_basis: str
+    warnings: list[str]
+    uploads: list[str] = Field(description="Inputs holding local files that would be uploaded after the budget check.")
+    budget_ok: bool
+    budget_message: str | None = None
+
+
 class GenerationResult(BaseModel):
-    status: Literal["completed", "pending", "partial", "failed"] = Field(
-        description="completed: all done; pending: some still on fal (call generation_status); partial: some failed."
+    status: Literal["completed", "pending", "partial", "failed", "dry_run"] = Field(
+        description="completed: all done; pending: some still on fal (call generation_status); partial: some failed; "
+        "dry_run: nothing sent, see plans."
     )
     generations: list[GenerationOutput]
     batch_id: str | None = None
@@ -42,6 +56,7 @@ class GenerationResult(BaseModel):
     estimated_cost_usd: float
     previews: int = Field(description="How many thumbnails are attached inline (full files: see files[].path).")
     next_step: str
+    plans: list[DryRunPlan] = Field(default_factory=list, description="dry_run only.")
 
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
@@ -83,6 +98,41 @@ async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: s
     return with_previews(result, thumbs)
 
 
+async def _dry_run(
+    state: AppState,
+    endpoint: str,
+    params: dict[str, Any],
+    category_hint: str | None,
+    scenario: str | None,
+    lora_scale: float | None,
+    use_lora: bool,
+) -> DryRunPlan:
+    plan = await plan_generation(
+        state,
+        endpoint=endpoint,
+        input_params=params,
+        category_hint=category_hint,
+        scenario=scenario,
+        lora_scale=lora_scale,
+        use_lora=use_lora,
+    )
+    budget_message = None
+    try:
+        costs.check_budget(state.settings, state.store, plan.estimate, f"Generating with {plan.endpoint}")
+    except ToolError as refusal:
+        budget_message = str(refusal)
+    return DryRunPlan(
+        endpoint=plan.endpoint,
+        request=plan.params,
+        estimated_cost_usd=plan.estimate,
+        cost_basis=str(plan.meta.get("price_basis", "")),
+        warnings=plan.warnings,
+        uploads=[upload.label for upload in plan.uploads],
+        budget_ok=budget_message is None,
+        budget_message=budget_message,
+    )
+
+
 def _raise_if_single_failure(outputs: list[GenerationOutput]) -> None:
     if len(outputs) == 1 and outputs[0].status == "failed":
         out = outputs[0]
@@ -94,61 +144,64 @@ def register(server: MCPServer) -> None:
     async def execute_custom_model(
         endpoint: Annotated[
             str,
-            Field(
-                description="A registered model (`sid-custom-model`, `sid-custom-model@v2`, "
-                "`fal-ai/<user>/sid-custom-model`) or any fal endpoint id (e.g. `fal-ai/flux/dev`)."
-            ),
+            Field(description="A registered model (name, name@v2, fal-ai/<user>/name) or a fal endpoint id."),
         ],
         ctx: Context[Any],
         input_params: Annotated[
             dict[str, Any] | None,
-            Field(
-                description="Endpoint input, e.g. {prompt, image_size, num_images, guidance_scale, "
-                "num_inference_steps, seed}. Guide-style names (steps, cfg_scale, width/height, lora_scale) are "
-                "mapped; fields the model ignores are dropped with a warning."
-            ),
+            Field(description="{prompt, image_size, num_images, guidance_scale, num_inference_steps, seed}"),
         ] = None,
         category_hint: Annotated[
             Literal["image", "video", "audio"] | None,
-            Field(description="Output kind for endpoints the server does not know (known ones set it themselves)."),
+            Field(description="Output kind of an unknown endpoint."),
         ] = None,
-        scenario: Annotated[
-            str | None, Field(description="Short label for file names and records, e.g. 'headshot'.")
-        ] = None,
+        scenario: Annotated[str | None, Field(description="Label for file names, e.g. headshot.")] = None,
         batch: Annotated[
             list[dict[str, Any] | str] | None,
-            Field(
-                description="Several runs in one call: prompts, or dicts of fields overriding input_params (may "
-                "include 'scenario'). Run concurrently (4 at a time); failures are reported per item."
-            ),
+            Field(description="Several runs: prompts, or dicts overriding input_params."),
         ] = None,
-        seeds: Annotated[
-            list[int] | None, Field(description="Run every item once per seed (seed sweeps, reproducible sets).")
-        ] = None,
-        lora_scale: Annotated[
-            float | None, Field(ge=0, le=4, description="LoRA strength; default is the model's registered scale.")
-        ] = None,
-        use_lora: Annotated[
-            bool, Field(description="false = baseline without the LoRA on the same endpoint, for comparison.")
-        ] = True,
+        seeds: Annotated[list[int] | None, Field(description="Run every item once per seed.")] = None,
+        lora_scale: Annotated[float | None, Field(ge=0, le=4, description="Default: the model's.")] = None,
+        use_lora: Annotated[bool, Field(description="false: no-LoRA baseline for comparison.")] = True,
         wait_seconds: Annotated[
             float | None,
-            Field(ge=0, le=35, description="How long to wait for fal before answering with ids to poll (default 30)."),
+            Field(ge=0, le=35, description="Default 30."),
         ] = None,
+        dry_run: Annotated[
+            bool, Field(description="Return the exact body, endpoint, cost and warnings; nothing sent or uploaded.")
+        ] = False,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Generate images (or video/audio) with a registered LoRA model or any fal endpoint.
+        """Generate with a registered model (its LoRA and trigger word filled in) or any fal endpoint.
 
-        A registered model name, `name@vN` or `fal-ai/<user>/<name>` runs on the model's LoRA endpoint (e.g.
-        fal-ai/flux-lora) with its LoRA and trigger word filled in (the trigger is added to the prompt if missing).
-        Other ids run as given. Inputs of known endpoints are checked first (nothing is spent on bad input) and
-        the cost is checked against the budget. Files are saved to the output folder and returned as paths, fal
-        URLs, seed, timings and small thumbnails. If fal takes longer than wait_seconds, the answer carries
-        generation ids: call generation_status later (results are saved in the background meanwhile).
-        Use `batch` and/or `seeds` for several runs at once, `use_lora=false` for a no-LoRA baseline.
+        Input is checked against fal's schema and the cost capped before paying (dry_run: the plan only); local
+        media files are uploaded after that; results are saved locally and returned as paths plus thumbnails.
+        Still running after wait_seconds: generation ids for generation_status. Prompt templates: prompt_library.
         """
         state = state_of(ctx)
         progress = Progress(ctx)
         params = dict(input_params or {})
+        if dry_run:
+            items = expand_batch(params, batch, seeds, scenario)
+            with user_errors():
+                plans = [
+                    await _dry_run(
+                        state, endpoint, item.input_params, category_hint, item.scenario, lora_scale, use_lora
+                    )
+                    for item in items
+                ]
+            total = round(sum(plan.estimated_cost_usd for plan in plans), 6)
+            result = GenerationResult(
+                status="dry_run",
+                generations=[],
+                completed=0,
+                pending=0,
+                failed=0,
+                estimated_cost_usd=total,
+                previews=0,
+                next_step="Nothing was sent. Call again without dry_run to run it.",
+                plans=plans,
+            )
+            return with_previews(result, [])
         if batch or seeds:
             items = expand_batch(params, batch, seeds, scenario)
             batch_id, outputs = await run_batch(
@@ -185,17 +238,11 @@ def register(server: MCPServer) -> None:
     )
     async def generation_status_tool(
         ctx: Context[Any],
-        generation_id: Annotated[str | None, Field(description="Id from execute_custom_model (gen_...).")] = None,
-        batch_id: Annotated[str | None, Field(description="Batch id from execute_custom_model (batch_...).")] = None,
-        wait_seconds: Annotated[
-            float, Field(ge=0, le=35, description="Wait up to this long for unfinished jobs (0 = check once).")
-        ] = 0,
+        generation_id: str | None = None,
+        batch_id: str | None = None,
+        wait_seconds: Annotated[float, Field(ge=0, le=35)] = 0,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Check on generations that were still running when execute_custom_model answered.
-
-        Give generation_id or batch_id. Finished jobs come back with saved file paths and thumbnails; unfinished
-        ones with their queue position. Costs nothing: it only reads fal's status and saves finished results.
-        """
+        """Collect a generation (or batch) still running when execute_custom_model answered. Free."""
         state = state_of(ctx)
         if bool(generation_id) == bool(batch_id):
             raise ToolError("Give exactly one of generation_id or batch_id.")
@@ -212,28 +259,22 @@ def register(server: MCPServer) -> None:
 
     @server.tool(**tool_meta("Reproduce a generation", read_only=False, idempotent=False, open_world=True))
     async def reproduce_generation(
-        generation_id: Annotated[str, Field(description="Id of a recorded generation (gen_...).")],
+        generation_id: str,
         ctx: Context[Any],
-        wait_seconds: Annotated[
-            float | None, Field(ge=0, le=35, description="How long to wait before answering with an id.")
-        ] = None,
+        wait_seconds: Annotated[float | None, Field(ge=0, le=35)] = None,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Run a recorded generation again exactly: same endpoint, LoRA, seed and parameters (a paid call).
-
-        Use it to get a lost file back or to confirm a result is reproducible. The new generation records which
-        one it reproduces.
-        """
+        """Run a recorded generation again exactly (endpoint, LoRA, seed, parameters). Paid."""
         state = state_of(ctx)
         output = await reproduce(state, generation_id, wait_seconds=wait_seconds, progress=Progress(ctx))
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)
 
     @server.resource(
-        "fal-video://endpoints",
+        "fal-video://endpoints{?status}",
         name="endpoints",
-        title="Known fal inference endpoints",
-        description="Parameter rules, defaults, LoRA support and prices used to check generation input.",
+        title="fal endpoints that run LoRAs",
+        description="From fal's catalogue: output kind, unit price and status of every LoRA inference endpoint.",
         mime_type="text/markdown",
     )
-    def endpoint_table() -> str:
-        return endpoints.markdown_table()
+    def endpoint_table(ctx: Context[Any], status: str | None = None) -> str:
+        return endpoints.markdown_table(state_of(ctx).catalog)

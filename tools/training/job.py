@@ -19,8 +19,9 @@ import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.catalog.trainers import TrainerProfile
 from server.costs import check_budget, record_cost
-from server.errors import UserError
+from server.errors import DiskFull, UserError
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import Store, from_json, new_id, to_json, utc_now
@@ -28,7 +29,7 @@ from tools.dataset.upload import live_upload
 from tools.models import registry
 from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
-from tools.training.trainers import PRESETS, TrainerPreset, preset_for_endpoint
+from tools.training.trainers import trainer_for_endpoint
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def recent(state: AppState, limit: int = 20) -> list[TrainingRun]:
 def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
     request = from_json(row["request_json"], {})
     options = from_json(row.get("options_json"), {}) or {}
-    preset = PRESETS.get(row["model_type"])
+    trainer = trainer_for_endpoint(state.catalog, row["endpoint"])
     messages = from_json(row["logs_json"], [])
     step = latest_step(messages)
     version = None
@@ -119,8 +120,8 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
         )
         if found:
             version, lora_url = found["version"], found["lora_url"]
-    if lora_url is None and row["result_json"] and preset:
-        lora_url = _lora_url(from_json(row["result_json"], {}), preset)
+    if lora_url is None and row["result_json"] and trainer:
+        lora_url = _lora_url(from_json(row["result_json"], {}), trainer)
     run = TrainingRun(
         id=row["id"],
         model_name=row["model_name"],
@@ -128,18 +129,18 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
         endpoint=row["endpoint"],
         status=row["status"],
         dataset_id=row["dataset_id"],
-        trigger_word=options.get("trigger_word") or (request.get(preset.trigger_field) if preset else None),
-        steps=request.get("steps"),
+        trigger_word=options.get("trigger_word") or _request_trigger(request, trainer),
+        steps=_request_steps(request, trainer),
         fal_request_id=row["fal_request_id"],
         queue_position=row["queue_position"] if row["status"] == "queued" else None,
         progress_percent=row["progress"],
         current_step=step.step if step else None,
-        total_steps=step.total if step else request.get("steps"),
+        total_steps=step.total if step else _request_steps(request, trainer),
         eta_seconds=row["eta_seconds"] if row["status"] == "running" else None,
         last_logs=messages[-SHOWN_LOG_LINES:],
         error=row["error"],
         estimated_cost_usd=row["estimated_cost"],
-        cost_note=preset.price_note if preset else None,
+        cost_note=options.get("price_note"),
         model_version=version,
         model_version_id=row["model_version_id"],
         lora_url=lora_url,
@@ -253,13 +254,13 @@ def find_duplicate(state: AppState, plan: TrainingPlan) -> dict[str, Any] | None
 async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, force: bool) -> tuple[TrainingRun, bool]:
     """Submit `plan` once; returns (run, reused). The row exists before fal is called."""
     settings, store = state.settings, state.store
-    preset = plan.preset
+    trainer = plan.trainer
     async with state.lock(f"training-submit:{plan.request_hash}"):
         duplicate = None if force else find_duplicate(state, plan)
         if duplicate is not None:
             return to_run(state, duplicate), True
         check_budget(
-            settings, store, plan.estimate_usd, f"Training {plan.model_name} on {preset.endpoint} ({plan.steps} steps)"
+            settings, store, plan.estimate_usd, f"Training {plan.model_name} on {trainer.endpoint} ({plan.steps} steps)"
         )
         now = utc_now()
         training_id = new_id("trn")
@@ -269,15 +270,15 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
             "style": plan.style,
             "warnings": plan.warnings,
             "notes": plan.notes,
-            "price_note": preset.price_note,
+            "price_note": plan.price_note,
         }
         store.insert(
             "trainings",
             {
                 "id": training_id,
                 "model_name": plan.model_name,
-                "model_type": preset.name,
-                "endpoint": preset.endpoint,
+                "model_type": trainer.alias,
+                "endpoint": trainer.endpoint,
                 "dataset_id": dataset_id,
                 "request_json": to_json(plan.body),
                 "request_hash": plan.request_hash,
@@ -291,7 +292,7 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
             },
         )
         try:
-            request_id = await state.fal.submit(preset.endpoint, plan.body)
+            request_id = await state.fal.submit(trainer.endpoint, plan.body)
         except FalError as exc:
             # A crash or cancellation here leaves the row 'submitting'; the poller marks it 'unknown' later.
             if exc.status_code is not None and not exc.ambiguous:  # fal answered and refused: no job exists
@@ -316,7 +317,7 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
             store,
             kind="training",
             ref_id=training_id,
-            endpoint=preset.endpoint,
+            endpoint=trainer.endpoint,
             amount_usd=plan.estimate_usd,
             model_name=plan.model_name,
         )
@@ -490,45 +491,71 @@ def _progress(row: dict[str, Any], messages: list[str]) -> dict[str, Any]:
     return changes
 
 
-def _lora_url(result: dict[str, Any], preset: TrainerPreset) -> str | None:
-    file = result.get(preset.output_key)
-    if isinstance(file, dict) and isinstance(file.get("url"), str):
-        return file["url"]
-    return None
+def _lora_files(result: dict[str, Any], trainer: TrainerProfile | None) -> list[dict[str, Any]]:
+    """Every LoRA file the trainer's output schema names, main one first: [{field, url, transformer?}]."""
+    fields = trainer.lora_outputs if trainer else tuple(name for name in result if "lora" in name)
+    files = []
+    for name in fields:
+        file = result.get(name)
+        if isinstance(file, dict) and isinstance(file.get("url"), str):
+            entry = {"field": name, "url": file["url"][:2000]}
+            if trainer and name in trainer.lora_transformers:
+                entry["transformer"] = trainer.lora_transformers[name]
+            files.append(entry)
+    return files
+
+
+def _lora_url(result: dict[str, Any], trainer: TrainerProfile | None) -> str | None:
+    files = _lora_files(result, trainer)
+    return files[0]["url"] if files else None
+
+
+def _request_trigger(request: dict[str, Any], trainer: TrainerProfile | None) -> str | None:
+    value = request.get(trainer.trigger_field) if trainer and trainer.trigger_field else None
+    return value if isinstance(value, str) else None
+
+
+def _request_steps(request: dict[str, Any], trainer: TrainerProfile | None) -> int | None:
+    value = request.get(trainer.steps_field if trainer and trainer.steps_field else "steps")
+    return value if isinstance(value, int) else None
 
 
 async def _finalize(state: AppState, row: dict[str, Any]) -> None:
     """Register the model version (once) and keep a local copy of the LoRA file."""
     training_id = row["id"]
-    preset = preset_for_endpoint(row["endpoint"]) or PRESETS[row["model_type"]]
+    trainer = trainer_for_endpoint(state.catalog, row["endpoint"])
     result = from_json(row["result_json"], {})
-    url = _lora_url(result, preset)
-    if url is None:
+    files = _lora_files(result, trainer)
+    expected = trainer.lora_outputs if trainer else ("a *lora* field",)
+    if not files or (trainer and len(files) < len(trainer.lora_outputs)):
         _update(
             state,
             training_id,
             {
                 "status": "failed",
                 "next_poll_at": None,
-                "error": f"fal finished but its result has no {preset.output_key!r} LoRA file: {list(result)}",
+                "error": f"fal finished but its result lacks the LoRA file(s) {list(expected)}: {list(result)[:20]}",
             },
         )
         return
+    url = files[0]["url"]
     options = from_json(row.get("options_json"), {}) or {}
     request = from_json(row["request_json"], {})
     version = registry.register_version(
         state.store,
         row["model_name"],
-        trigger_word=options.get("trigger_word") or request.get(preset.trigger_field) or "",
-        base_endpoint=preset.inference_endpoint,
+        trigger_word=options.get("trigger_word") or _request_trigger(request, trainer) or "",
+        base_endpoint=trainer.inference_endpoints[0] if trainer and trainer.inference_endpoints else "fal-ai/flux-lora",
         source="trained",
         lora_url=url,
         training_id=training_id,
         dataset_id=row["dataset_id"],
         params={
-            "trainer": preset.endpoint,
-            "model_type": preset.name,
-            "request": {k: v for k, v in request.items() if k != preset.data_field},
+            "trainer": row["endpoint"],
+            "model_type": row["model_type"],
+            "request": {k: v for k, v in request.items() if not trainer or k != trainer.data_field},
+            "lora_files": files,
+            "inference_endpoints": list(trainer.inference_endpoints) if trainer else [],
             "concepts": options.get("concepts") or [],
             "style": bool(options.get("style")),
         },
@@ -543,8 +570,8 @@ async def _finalize(state: AppState, row: dict[str, Any]) -> None:
     try:
         deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, state.settings.download_deadline_seconds)
         download = await state.fal.download(url, dest, deadline_seconds=deadline)
-    except FalError as exc:
-        if exc.retryable:
+    except (FalError, DiskFull) as exc:
+        if isinstance(exc, FalError) and exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"
             _update(state, training_id, {"error": note, **_backoff(state, row, False)})
             return

@@ -12,24 +12,21 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget
-from tools.common import Progress, dedented, state_of, tool_meta
+from tools.common import Progress, dedented, state_of, tool_meta, user_errors
 from tools.training import job as jobs
+from tools.training import trainers
 from tools.training.job import TrainingRun
 from tools.training.request import build_plan, precheck
-from tools.training.trainers import DEFAULT_PRESET, docs_table, get_preset
+from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
 
 MAX_WAIT_SECONDS = 30.0
 
-START_TRAINING_DOC = f"""Start a LoRA training on fal for a prepared dataset and return at once with a training id.
+START_TRAINING_DOC = """Step 2: train a LoRA on fal from a prepared dataset; answers at once with a training id.
 
-Checks the trigger word, steps and learning rate against the setup guide's advice (warnings are in the result),
-estimates the cost and refuses it over the configured budget. Use dry_run=true first to see the exact request and
-price. Calling again with the same dataset and parameters returns the existing run instead of paying twice
-(force=true overrides). Then poll with training_status(training_id); when it completes the model is registered as
-<model_name> v1, v2, ... and its LoRA file is saved locally.
-
-Trainers (model_type):
-{docs_table()}
+dry_run=true first: the exact request (from the trainer's fal schema), cost and advice, nothing paid. The same
+request again returns the existing run (force=true trains again). Then training_status(training_id,
+wait_seconds=30) until completed: the model is registered as <model_name> v1, v2... Which trainer:
+cost_report(catalog='trainers').
 """
 
 
@@ -66,65 +63,59 @@ def register(server: MCPServer) -> None:
     async def start_training(
         dataset: Annotated[
             str,
-            Field(description="Dataset id (or name) from prepare_dataset, a local .zip, or an https URL of a zip."),
+            Field(description="Dataset id or name from prepare_dataset, a local .zip or an https zip URL."),
         ],
-        model_name: Annotated[str, Field(description="Name to register the result under, e.g. sid-custom-model.")],
+        model_name: Annotated[str, Field(description="e.g. sid-custom-model")],
         ctx: Context[Any],
         trigger_word: Annotated[
             str | None,
-            Field(description="Unique made-up token for the person, e.g. SIDAI. Default: the dataset's trigger word."),
+            Field(description="Default: the dataset's."),
         ] = None,
         model_type: Annotated[
             str,
-            Field(
-                description="flux-lora (fast trainer, default), flux-lora-portrait or flux-lora-turbo. sdxl-lora / "
-                "sd15-lora / dreambooth are explained, not trained."
-            ),
+            Field(description="Trainer alias or fal endpoint id; default flux-lora."),
         ] = DEFAULT_PRESET,
-        steps: Annotated[
-            int | None, Field(description="Training steps; 1000–1500 recommended. Default: the preset's.")
-        ] = None,
-        num_epochs: Annotated[
-            int | None, Field(description="Accepted as another name for steps (fal counts steps).")
-        ] = None,
-        learning_rate: Annotated[
-            float | None, Field(description="Portrait/turbo only; default the preset's (e.g. 9e-5 for portrait).")
-        ] = None,
-        style: Annotated[
-            bool, Field(description="Style training (an art style, not a person): no face masks/auto-captions.")
-        ] = False,
+        steps: Annotated[int | None, Field(description="Default: the trainer's.")] = None,
+        num_epochs: Annotated[int | None, Field(description="Another name for steps.")] = None,
+        learning_rate: Annotated[float | None, Field(description="Where the trainer has one.")] = None,
+        style: Annotated[bool, Field(description="An art style, not a person.")] = False,
         concepts: Annotated[
             list[str] | None,
-            Field(description="Multi-concept: extra trigger tokens that the zip's captions use for other concepts."),
+            Field(description="Extra trigger tokens the captions use."),
         ] = None,
-        dry_run: Annotated[bool, Field(description="Return the exact request and cost without sending it.")] = False,
-        force: Annotated[
-            bool, Field(description="Start a new paid run even if an identical one is running or done.")
-        ] = False,
+        dry_run: bool = False,
+        force: bool = False,
     ) -> StartTrainingResult:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
-        preset = get_preset(model_type)
-        checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
-        precheck(preset, model_name=model_name, trigger_word=trigger_word, **checks)
+        with user_errors():
+            trainer = await resolve_trainer(state.catalog, model_type)
+            checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
+            precheck(trainer, model_name=model_name, trigger_word=trigger_word, **checks)
         source, facts = await jobs.resolve_dataset(state, dataset)
-        plan = build_plan(
-            preset,
-            source,
-            model_name=model_name,
-            trigger_word=trigger_word,
-            steps=steps,
-            num_epochs=num_epochs,
-            learning_rate=learning_rate,
-            style=style,
-            concepts=concepts,
-            zip_facts=facts,
+        with user_errors():
+            plan = build_plan(
+                trainer,
+                source,
+                model_name=model_name,
+                trigger_word=trigger_word,
+                steps=steps,
+                num_epochs=num_epochs,
+                learning_rate=learning_rate,
+                style=style,
+                concepts=concepts,
+                zip_facts=facts,
+            )
+        plan.estimate = await training_estimate(
+            state.catalog, trainer, plan.steps, state.settings.max_cost_per_call_usd
         )
+        if trainer.status != "active":
+            plan.warnings.append(f"fal lists {trainer.endpoint} as {trainer.status}: it may stop working.")
         common: dict[str, Any] = {
-            "endpoint": preset.endpoint,
+            "endpoint": trainer.endpoint,
             "request": plan.body,
             "estimated_cost_usd": plan.estimate_usd,
-            "cost_basis": preset.price_note,
+            "cost_basis": plan.price_note,
             "warnings": plan.warnings,
             "notes": plan.notes,
         }
@@ -153,21 +144,30 @@ def register(server: MCPServer) -> None:
         return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
     # not read-only: records fal's answers, downloads the LoRA and registers the model version
+    @server.resource(
+        "fal-video://trainers{?steps}",
+        name="trainers",
+        title="fal trainers for a person",
+        description="Trainers that fit a person's photos, ranked by likeness options and price, with the default.",
+        mime_type="application/json",
+    )
+    async def trainer_guide(ctx: Context[Any], steps: str | None = None) -> dict[str, Any]:
+        state = state_of(ctx)
+        chosen = int(steps) if steps and steps.isdigit() else None
+        found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
+        return found.model_dump(mode="json")
+
     @server.tool(**tool_meta("Training status", read_only=False, idempotent=True, open_world=True))
     @dedented
     async def training_status(
         ctx: Context[Any],
-        training_id: Annotated[str | None, Field(description="Training id from start_training.")] = None,
-        model_name: Annotated[str | None, Field(description="Or: the newest training of this model.")] = None,
-        wait_seconds: Annotated[
-            float, Field(ge=0, le=MAX_WAIT_SECONDS, description="Wait up to this long (≤ 30 s) for it to finish.")
-        ] = 0,
+        training_id: str | None = None,
+        model_name: Annotated[str | None, Field(description="Or the newest training of this model.")] = None,
+        wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = 0,
     ) -> TrainingStatusResult:
-        """Report a training's state: queue position, progress % and ETA (from fal's step N/M logs), last log
-        lines, and fal's error if it failed. When it has completed, the result is stored, the LoRA file is
-        downloaded and the model version registered (the background watcher does this too, even unasked).
-        With neither training_id nor model_name it lists recent trainings. wait_seconds (≤ 30) keeps polling
-        with progress notifications until the run finishes or the time is up.
+        """A training's state, progress and ETA (fal's error if it failed); no argument: recent trainings.
+
+        wait_seconds=30 covers half a minute with progress notifications. On completion the version is registered.
         """
         state = state_of(ctx)
         if training_id is None and model_name is None:
@@ -188,12 +188,10 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Cancel a training", read_only=False, destructive=True, idempotent=True, open_world=True))
     @dedented
     async def cancel_training(
-        training_id: Annotated[str, Field(description="Training id from start_training.")],
+        training_id: str,
         ctx: Context[Any],
     ) -> CancelTrainingResult:
-        """Ask fal to cancel a queued or running training and record the outcome. A run that fal already
-        finished cannot be cancelled: it is registered as a model version instead.
-        """
+        """Cancel a queued or running training (one fal already finished is registered instead)."""
         state = state_of(ctx)
         outcome, row = await jobs.cancel(state, training_id)
         run = jobs.to_run(state, row)

@@ -1,125 +1,25 @@
-"""Trainer presets: the one table of what each fal LoRA trainer takes, costs and produces.
+"""Which fal trainer start_training uses: any person/subject image trainer in fal's catalogue, by id or alias.
 
-Validation, request building, cost estimates and the tool docs all read `PRESETS`; nothing else in the
-project hard-codes a trainer field name. Facts come from shared/docs/fal-api.md §5 and §7.
+Facts come from the catalogue (server/catalog/trainers.py reads each trainer's schema); this module resolves
+what the agent typed, explains the names fal cannot train, prices a run, and ranks the trainers for a person.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from pydantic import BaseModel, Field
 
-from mcp.server.mcpserver.exceptions import ToolError
+from server.catalog import Catalog, CatalogEntry
+from server.catalog.pricing import Estimate, estimate_inference, estimate_training
+from server.catalog.trainers import DEFAULT_TRAINER, LEGACY_ALIASES, TrainerProfile, profile, short_alias
+from server.errors import InvalidInput, NotFound
 
-
-@dataclass(frozen=True)
-class TrainerPreset:
-    name: str  # the model_type an agent passes
-    endpoint: str  # fal queue endpoint
-    title: str
-    data_field: str  # input field for the zip URL
-    trigger_field: str  # trigger_word | trigger_phrase
-    steps_default: int
-    steps_range: tuple[int, int]  # hard limits from fal's schema
-    steps_advice: tuple[int, int, int, int]  # (warn below, recommended low, recommended high, warn above)
-    learning_rate_default: float | None  # None: the trainer takes no learning rate
-    learning_rate_range: tuple[float, float] | None  # fal's hard limits
-    learning_rate_advice: tuple[float, float] | None  # outside this, warn
-    output_key: str  # result key holding the LoRA File
-    inference_endpoint: str  # endpoint that runs the trained LoRA
-    usd_per_1000_steps: float
-    price_verified: bool
-    min_images: int  # below this fal fails the job
-    recommended_images: int  # below this, warn (fal's docs: "try to use at least 10")
-    style_field: str | None  # how "style training" is asked for, if supported
-    fixed_inputs: dict[str, Any] = field(default_factory=dict)  # documented defaults we send explicitly
-    notes: str = ""
-
-    def estimate_usd(self, steps: int) -> float:
-        return round(self.usd_per_1000_steps * steps / 1000.0, 4)
-
-    @property
-    def price_note(self) -> str:
-        basis = f"${self.usd_per_1000_steps:.2f} per 1000 steps, linear in steps"
-        if self.price_verified:
-            return f"{basis} (fal's published price)."
-        return f"{basis} — ASSUMPTION: fal publishes no price for {self.endpoint}; check your fal dashboard."
-
-
-PRESETS: dict[str, TrainerPreset] = {
-    preset.name: preset
-    for preset in (
-        TrainerPreset(
-            name="flux-lora",
-            endpoint="fal-ai/flux-lora-fast-training",
-            title="FLUX LoRA fast training (default)",
-            data_field="images_data_url",
-            trigger_field="trigger_word",
-            steps_default=1000,
-            steps_range=(1, 10000),
-            steps_advice=(500, 1000, 1500, 2000),
-            learning_rate_default=None,
-            learning_rate_range=None,
-            learning_rate_advice=None,
-            output_key="diffusers_lora_file",
-            inference_endpoint="fal-ai/flux-lora",
-            usd_per_1000_steps=2.0,
-            price_verified=True,
-            min_images=4,
-            recommended_images=10,
-            style_field="is_style",
-            notes="Best general choice. No learning-rate control. With captions in the zip, fal does not add the "
-            "trigger word: every caption must contain it. is_style=true turns off face masks and auto-captions.",
-        ),
-        TrainerPreset(
-            name="flux-lora-portrait",
-            endpoint="fal-ai/flux-lora-portrait-trainer",
-            title="FLUX LoRA portrait trainer",
-            data_field="images_data_url",
-            trigger_field="trigger_phrase",
-            steps_default=2500,
-            steps_range=(1, 10000),
-            steps_advice=(1000, 2000, 3000, 4000),
-            learning_rate_default=9e-5,
-            learning_rate_range=(1e-6, 1e-3),
-            learning_rate_advice=(1e-5, 5e-4),
-            output_key="diffusers_lora_file",
-            inference_endpoint="fal-ai/flux-lora",
-            usd_per_1000_steps=2.4,
-            price_verified=False,
-            min_images=4,
-            recommended_images=10,
-            style_field=None,
-            notes="Tuned for faces (subject crop, multi-resolution). fal advises >= 10 photos; a literal [trigger] in "
-            "captions is replaced by the trigger phrase. Price unpublished: estimated like the turbo trainer.",
-        ),
-        TrainerPreset(
-            name="flux-lora-turbo",
-            endpoint="fal-ai/turbo-flux-trainer",
-            title="FLUX LoRA turbo trainer",
-            data_field="images_data_url",
-            trigger_field="trigger_phrase",
-            steps_default=1000,
-            steps_range=(1, 10000),
-            steps_advice=(500, 1000, 1500, 2000),
-            learning_rate_default=0.00115,
-            learning_rate_range=(1e-7, 0.01),
-            learning_rate_advice=(1e-4, 3e-3),
-            output_key="diffusers_lora_file",
-            inference_endpoint="fal-ai/flux-lora",
-            usd_per_1000_steps=2.4,
-            price_verified=True,
-            min_images=4,
-            recommended_images=10,
-            style_field="training_style",
-            fixed_inputs={"face_crop": True},
-            notes="Faster trainer with a high default learning rate (0.00115). fal advises >= 10 photos; "
-            "training_style subject|style; face_crop on for people.",
-        ),
-    )
-}
-
-DEFAULT_PRESET = "flux-lora"
+DEFAULT_PRESET = "flux-lora"  # the default model_type: fal-ai/flux-lora-fast-training
+WHY_DEFAULT = (
+    "flux-lora (fal-ai/flux-lora-fast-training) is the default for a person: FLUX.1 [dev], face masks on "
+    "(create_masks), a published price ($2 per 1000 steps at the time of the catalogue), and its LoRA runs on "
+    "fal-ai/flux-lora whose per-megapixel price is known. The portrait and Wan 2.2 trainers have more face options "
+    "(crop, detection, masks) and can give a closer likeness; Z-Image turbo v2 is the cheapest known per step."
+)
 
 # Names an agent may use (from the setup guide) that fal cannot train: explained, never guessed.
 UNSUPPORTED: dict[str, str] = {
@@ -154,40 +54,145 @@ UNSUPPORTED_ALIASES = {
 }
 
 
-def get_preset(model_type: str) -> TrainerPreset:
+class TrainerChoice(BaseModel):
+    rank: int
+    model_type: str = Field(description="Pass this (or the endpoint id) as start_training's model_type.")
+    endpoint: str
+    likeness_options: list[str] = Field(description="Face/subject options the trainer has (set on for a person).")
+    steps: int = Field(description="Steps priced here (the trainer's default unless steps was given).")
+    steps_range: str
+    training_usd: float | None = Field(description="None: fal publishes no price; runs are held to the call cap.")
+    training_price: str
+    inference_endpoint: str
+    image_usd: float | None = Field(description="One 1024×1024 image on the inference endpoint; None: unknown.")
+    captions: str = Field(description="How the trainer reads the trigger and captions.")
+    lora_files: list[str]
+
+
+class TrainerGuide(BaseModel):
+    default: str
+    why_default: str
+    trainers: list[TrainerChoice] = Field(description="Trainers that fit a person's photos, best likeness first.")
+    not_for_people: dict[str, str] = Field(description="Other fal trainers and why they do not fit a photo set.")
+    video_trainers: dict[str, str] = Field(
+        default_factory=dict, description="Trainers that learn a video LoRA of the person from the same photos."
+    )
+    data: str = Field(description="How fresh the catalogue and prices are.")
+
+
+def _candidate_ids(model_type: str) -> list[str]:
+    key = model_type.strip().strip("/")
+    lowered = key.lower()
+    if lowered in LEGACY_ALIASES:
+        return [LEGACY_ALIASES[lowered]]
+    return [key] if "/" in key and key.startswith(("fal-ai/", "ideogram/")) else [f"fal-ai/{key}", key]
+
+
+async def _profile_of(catalog: Catalog, entry: CatalogEntry) -> TrainerProfile:
+    paired = [await catalog.lookup(endpoint) for endpoint in entry.inference_endpoint_ids]
+    return profile(entry, paired)
+
+
+def fitting(catalog: Catalog) -> list[TrainerProfile]:
+    """Every trainer in the catalogue as it is known now (no network)."""
+    return [
+        profile(entry, [catalog.get(endpoint) for endpoint in entry.inference_endpoint_ids])
+        for entry in catalog.entries(kind="training")
+    ]
+
+
+def choices_text(catalog: Catalog) -> str:
+    return ", ".join(sorted(p.alias for p in fitting(catalog) if p.fits and p.status == "active"))
+
+
+async def resolve_trainer(catalog: Catalog, model_type: str) -> TrainerProfile:
+    """The trainer named by `model_type` (alias, short alias or endpoint id). Raises when it cannot train a person."""
     key = model_type.strip().lower()
-    if key in PRESETS:
-        return PRESETS[key]
-    for preset in PRESETS.values():  # the fal endpoint id works too
-        if key == preset.endpoint:
-            return preset
     unsupported = UNSUPPORTED.get(UNSUPPORTED_ALIASES.get(key, key))
     if unsupported:
-        raise ToolError(unsupported)
-    raise ToolError(f"Unknown model_type {model_type!r}. Choose one of: {describe_choices()}.")
+        raise InvalidInput(unsupported)
+    for endpoint in _candidate_ids(model_type):
+        entry = await catalog.lookup(endpoint)
+        if entry is None:
+            continue
+        if entry.kind != "training":
+            raise InvalidInput(
+                f"{entry.endpoint_id} is an inference endpoint, not a trainer. Trainers for a person: "
+                f"{choices_text(catalog)}."
+            )
+        found = await _profile_of(catalog, entry)
+        if not found.fits:
+            raise InvalidInput(
+                f"{found.endpoint} cannot train on a person's photo set: {found.reason}. Trainers that can: "
+                f"{choices_text(catalog)}."
+            )
+        return found
+    raise NotFound(
+        f"Unknown model_type {model_type!r}: fal's catalogue has no such trainer ({catalog.snapshot_note}). "
+        f"Use one of: {choices_text(catalog)} (or a full fal endpoint id such as fal-ai/z-image-turbo-trainer-v2)."
+    )
 
 
-def preset_for_endpoint(endpoint: str) -> TrainerPreset | None:
-    return next((p for p in PRESETS.values() if p.endpoint == endpoint), None)
+def trainer_for_endpoint(catalog: Catalog, endpoint: str) -> TrainerProfile | None:
+    """The profile of a trainer already used (registration, status): from what is known, no network."""
+    entry = catalog.get(endpoint)
+    if entry is None:
+        return None
+    return profile(entry, [catalog.get(item) for item in entry.inference_endpoint_ids])
 
 
-def describe_choices() -> str:
-    return "; ".join(f"{p.name} ({p.endpoint}, default {p.steps_default} steps)" for p in PRESETS.values())
+async def training_estimate(catalog: Catalog, trainer: TrainerProfile, steps: int, cap: float) -> Estimate:
+    return estimate_training(await catalog.price(trainer.endpoint), steps, cap)
 
 
-def docs_table() -> str:
-    """Markdown table of the presets, for README / tool docs (generated from the same facts)."""
-    lines = [
-        "| model_type | endpoint | trigger field | steps (range) | learning rate | images min/advised | price |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for p in PRESETS.values():
-        rate = "not supported" if p.learning_rate_default is None else f"{p.learning_rate_default:g}"
-        price = f"${p.usd_per_1000_steps:.2f}/1000 steps" + ("" if p.price_verified else " (assumed)")
-        lines.append(
-            f"| {p.name} | {p.endpoint} | {p.trigger_field} | {p.steps_default} ({p.steps_range[0]}–"
-            f"{p.steps_range[1]}) | {rate} | {p.min_images} / {p.recommended_images}+ | {price} |"
+async def image_estimate(catalog: Catalog, endpoint: str, cap: float) -> Estimate:
+    entry = await catalog.lookup(endpoint)
+    params = {"num_images": 1, "image_size": "square_hd"}
+    return estimate_inference(await catalog.price(endpoint), params, entry, cap)
+
+
+async def guide(catalog: Catalog, cap: float, steps: int | None = None) -> TrainerGuide:
+    """Rank the trainers that fit a person: likeness options first, then the known price of the run."""
+    profiles = fitting(catalog)
+    usable = [p for p in profiles if p.fits and p.status == "active" and p.makes == "image"]
+    await catalog.prices(
+        [p.endpoint for p in usable] + [p.inference_endpoints[0] for p in usable if p.inference_endpoints]
+    )
+    rows = []
+    for trainer in usable:
+        run_steps = min(max(steps, trainer.steps_range[0]), trainer.steps_range[1]) if steps else trainer.steps_default
+        cost = await training_estimate(catalog, trainer, run_steps, cap)
+        inference = trainer.inference_endpoints[0] if trainer.inference_endpoints else ""
+        image = await image_estimate(catalog, inference, cap) if inference else None
+        rows.append(
+            TrainerChoice(
+                rank=0,
+                model_type=trainer.alias,
+                endpoint=trainer.endpoint,
+                likeness_options=list(trainer.likeness_options),
+                steps=run_steps,
+                steps_range=f"{trainer.steps_range[0]}–{trainer.steps_range[1]}",
+                training_usd=cost.usd if cost.known else None,
+                training_price=cost.basis,
+                inference_endpoint=inference,
+                image_usd=image.usd if image and image.known else None,
+                captions=trainer.caption_rule,
+                lora_files=list(trainer.lora_outputs),
+            )
         )
-    lines.append("")
-    lines += [f"- {p.name}: {p.notes}" for p in PRESETS.values()]
-    return "\n".join(lines)
+    rows.sort(key=lambda row: (-len(row.likeness_options), row.training_usd is None, row.training_usd or 0.0))
+    for index, row in enumerate(rows, 1):
+        row.rank = index
+    return TrainerGuide(
+        default=short_alias(DEFAULT_TRAINER),
+        why_default=WHY_DEFAULT,
+        trainers=rows,
+        not_for_people={p.alias: p.reason for p in profiles if not p.fits},
+        video_trainers={
+            p.alias: f"a video LoRA of the person, run with video(start=<model>) on {p.inference_endpoints[0]}"
+            for p in profiles
+            if p.fits and p.status == "active" and p.makes == "video" and p.inference_endpoints
+        },
+        data=f"{catalog.snapshot_note}; prices refreshed from fal when a key and the network allow. "
+        + (catalog.last_note or ""),
+    )
