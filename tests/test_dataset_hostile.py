@@ -334,3 +334,29 @@ async def test_a_caption_inflating_to_hundreds_of_megabytes_is_read_with_a_cap(c
         tracemalloc.stop()
     assert result["dry_run"] is True
     assert peak < 64 << 20, f"Python allocations peaked at {peak / 1e6:.0f} MB"
+
+
+def test_the_decode_budget_grants_at_most_its_limit_and_an_oversized_request_alone() -> None:
+    import threading
+    import time
+
+    from tools.dataset.pool import MemoryBudget
+
+    budget, held, peaks, guard = MemoryBudget(100), [0], [], threading.Lock()
+
+    def decode(amount: int) -> None:
+        with budget.hold(amount):
+            with guard:
+                held[0] += amount
+                peaks.append((held[0], amount))
+            time.sleep(0.005)
+            with guard:
+                held[0] -= amount
+
+    threads = [threading.Thread(target=decode, args=(n,)) for n in [30, 80, 150, 20, 60, 90, 10] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(peaks) == len(threads) and held == [0]
+    assert all(total <= 100 or total == amount for total, amount in peaks), peaks
