@@ -242,9 +242,10 @@ async def test_a_killed_run_leaves_staging_that_the_next_start_cleans_but_a_live
         await _wait_for(ready.exists)
         live = Path(ready.read_text())
         async with _server(home) as client:
+            await client.list_tools()
+            await _wait_for(lambda: not any(p.exists() for p in killed), 10)  # the server's start cleans it
             done = await call_ok(client, "prepare_dataset", _args(usable))
             assert done["status"] == "prepared" and done["version"] == 1
-            assert not any(p.exists() for p in killed), "a dead run's staging folder survived the next start"
             assert (live / "work.jpg").exists(), "another process's live run lost its staging folder"
             holder.send_signal(signal.SIGKILL)  # now that run is dead too
             holder.wait()
