@@ -168,9 +168,11 @@ def make_video_text(model_name: str, motion: str, scenario: str) -> str:
     videos = sorted(name for name, template in builtin_templates().items() if template.is_video)
     wanted = _scenario(scenario, "scenario") if scenario.strip() else ""
     if wanted and wanted not in videos:
-        raise PromptArgumentError(
-            "scenario", f"{scenario!r} is not a video scenario; the video scenarios: {', '.join(videos)}."
-        )
+        if not motion.strip():
+            raise PromptArgumentError(
+                "scenario", f"{scenario!r} is not a video scenario; the video scenarios: {', '.join(videos)}."
+            )
+        wanted = ""  # the motion wish says what to do
     what = (
         f"the {wanted!r} scenario (its still prompt and motion prompt)"
         if wanted

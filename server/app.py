@@ -22,12 +22,12 @@ from tools import resources
 from tools.common import ToolServer
 from tools.costs import tools as costs_tools
 from tools.dataset import tools as dataset_tools
+from tools.dataset.staging import remove_stale
 from tools.generation import tools as generation_tools
 from tools.generation.job import GENERATION
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
-from tools.surface import AgentSurface
 from tools.training import tools as training_tools
 from tools.training.job import TRAINING
 
@@ -91,6 +91,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                 jobs.bind(background, watcher.wake, state)
                 background.start_soon(watcher.run, state)
                 background.start_soon(anyio.to_thread.run_sync, catalog.warm)
+                # Staging folders left by a killed process; a live run's, in another process, is kept.
+                background.start_soon(anyio.to_thread.run_sync, remove_stale, active.datasets_dir)
                 state.runs.bind(background)
                 try:
                     yield state
@@ -107,8 +109,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        collections=resources.LISTED_COLLECTIONS,
     )
     for surface in REGISTRATIONS:
         surface.register(server)
-    server.middleware.append(AgentSurface(server, resources.LISTED_COLLECTIONS))
     return server

@@ -62,6 +62,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         subject=args.subject,
         resolution=args.resolution,
         same_person_check=args.same_person,
+        exclude=tuple(args.exclude),
         text_check=args.text_check,
     )
     bar = ProgressBar()
@@ -103,7 +104,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 row.value,
                 str(row.count),
                 f"{row.actual_pct:.0f}%",
-                "varied" if row.recommended_pct is None else f"{row.recommended_pct:.0f}%",
+                "present" if row.recommended_pct is None else f"{row.recommended_pct:.0f}%",
             ]
             for row in table.rows
         ]

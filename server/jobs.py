@@ -91,6 +91,7 @@ class Finish:
 # Hooks receive the app's shared state (`JobEngine.context`, the AppState: store, settings, catalog, the engine).
 FinishedHook = Callable[[Any, dict[str, Any], dict[str, Any]], Awaitable[Finish]]
 StatusHook = Callable[[Any, dict[str, Any], JobStatus], dict[str, Any]]
+FailedHook = Callable[[Any, dict[str, Any], JobStatus], Awaitable[str]]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,7 @@ class JobKind:
     noun: str  # for messages: "Training", "Generation"
     on_finished: FinishedHook
     on_status: StatusHook | None = None  # kind-specific columns from a queued/running answer (progress, logs)
+    on_failed: FailedHook | None = None  # fal said the job failed: a note to add (e.g. what was repaired)
     with_logs: bool = False
     # An identical request (same request_hash) in one of these states is not paid for again unless forced.
     blocking: tuple[JobState, ...] = (JobState.UNKNOWN,)
@@ -321,6 +323,8 @@ class JobEngine:
         if status.error:  # fal reports failure and cancellation as COMPLETED with an error
             was_cancel = cancelling or status.error_type == "request_cancelled"
             message = f"fal: {self.copied(status.error)}" + (f" ({status.error_type})" if status.error_type else "")
+            if kind.on_failed is not None and not was_cancel:
+                message += await kind.on_failed(self.context, row, status)
             self.update(kind, job_id, extra)
             self._end(kind, job_id, JobState.CANCELLED if was_cancel else JobState.FAILED, message)
             return self._row(kind, job_id)

@@ -56,3 +56,22 @@ async def test_a_motion_prompt_may_only_use_the_templates_variables(client: Clie
         },
     )
     assert saved["template"]["settings"]["motion_prompt"] == "{trigger} waves in {place}"
+
+
+async def test_a_video_scenario_renders_its_motion_and_runs_through_video(client: Client) -> None:
+    rendered = await call_ok(
+        client,
+        "prompt_library",
+        {
+            "action": "render",
+            "name": "video-talking-head-intro",
+            "trigger_word": "SIDAI",
+            "values": {"outfit": "a hoodie"},
+        },
+    )
+    assert "SIDAI" in rendered["rendered"]["prompt"] and "a hoodie" in rendered["rendered"]["prompt"]
+    assert rendered["rendered"]["motion_prompt"].startswith("SIDAI speaks warmly to the camera")
+    text = await call_error(
+        client, "prompt_library", {"action": "run", "name": "video-waving-greeting", "trigger_word": "SIDAI"}
+    )
+    assert "is a video scenario: make the clip with video(start=" in text

@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
@@ -19,13 +18,15 @@ from pydantic import BaseModel
 from server.errors import UserError
 from server.fal_gateway import FalError
 from server.state import AppState
+from tools.surface import AgentServer
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class ToolServer(MCPServer):
-    """An MCPServer whose tools report domain errors (`UserError`, `FalError`) as ToolError with their message.
+class ToolServer(AgentServer):
+    """The AgentServer (compact schemas, agent-facing middleware) whose tools report domain errors (`UserError`,
+    `FalError`) as ToolError with their message.
 
     Behaviour raises domain errors and never imports MCP; this is the one place they become what the model sees.
     """

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from prompts.loader import Template, TemplateError, render
+from prompts.loader import Template, TemplateError, render, render_motion
 from server.errors import UserError
 from server.state import AppState
 from tools.models import registry
@@ -18,6 +18,7 @@ class Rendered(BaseModel):
     model: str | None = Field(description="Model reference whose trigger word was used, if any.")
     input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
     lora_scale: float | None
+    motion_prompt: str | None = Field(default=None, description="A video scenario's motion, for the video tool.")
 
 
 def render_for(
@@ -44,6 +45,7 @@ def render_for(
         )
     try:
         prompt = render(template, word, values)
+        motion = render_motion(template, word, values)
     except TemplateError as exc:
         raise UserError(str(exc)) from exc
     return Rendered(
@@ -52,4 +54,5 @@ def render_for(
         model=ref,
         input_params={"prompt": prompt, **template.settings.as_input()},
         lora_scale=template.settings.lora_scale,
+        motion_prompt=motion,
     )

@@ -21,6 +21,7 @@ from server.fal_gateway import FalError, JobStatus
 from server.jobs import CancelOutcome, Finish, JobKind, JobState
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
+from tools.dataset.upload import live_upload
 from tools.models import registry
 from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
@@ -190,18 +191,21 @@ async def resolve_dataset(state: AppState, ref: str, *, upload: bool = True) -> 
     facts: ZipFacts | None = None
     if zip_path is not None and zip_path.is_file():
         facts = await anyio.to_thread.run_sync(inspect_zip, zip_path)
-    url = row.get("fal_url")
-    if not url:
-        if zip_path is None or not zip_path.is_file():
-            raise InvalidInput(
-                f"Dataset {row['id']} has no uploaded zip and its local zip is missing ({zip_path}). Run "
-                "prepare_dataset on the photo folder again."
-            )
-        if upload:
-            url, _ = await _upload(state, zip_path)
-            state.store.update("datasets", "id", row["id"], {"fal_url": url, "status": "uploaded"})
-        else:
-            url = _not_uploaded(zip_path)
+    if upload:
+        try:  # a stored fal URL may have expired (fal keeps files ~7 days): checked, re-uploaded when gone
+            url, _ = await live_upload(state.fal, state.store, row)
+        except FalError as exc:
+            raise UserError(exc.message) from exc
+    elif row.get("fal_url"):
+        url = row["fal_url"]
+    elif zip_path is not None and zip_path.is_file():
+        url = _not_uploaded(zip_path)
+    else:
+        raise InvalidInput(
+            f"Dataset {row['id']} has no uploaded zip and its local zip is missing ({zip_path}). Run "
+            "prepare_dataset on the photo folder again."
+        )
+    assert url is not None
     source = DatasetSource(
         url=url,
         dataset_id=row["id"],
@@ -214,6 +218,23 @@ async def resolve_dataset(state: AppState, ref: str, *, upload: bool = True) -> 
 
 def _not_uploaded(path: Path) -> str:
     return f"(not uploaded by a dry run: {path.name} is uploaded to fal storage when the training starts)"
+
+
+async def _renew_dataset(state: AppState, row: dict[str, Any]) -> str:
+    """After fal could not use a training's data: if the dataset's upload expired, upload it again (once: a live
+    file is left alone) and say so, so that calling start_training again can work. Nothing is resubmitted."""
+    dataset = state.store.query_one("SELECT * FROM datasets WHERE id = ?", (row["dataset_id"],))
+    if dataset is None or not dataset.get("fal_url"):
+        return ""
+    try:
+        url, now = await live_upload(state.fal, state.store, dataset)
+    except (UserError, FalError) as exc:
+        return f" The dataset's upload is gone and could not be renewed: {exc}"
+    if not now:
+        return ""
+    return (
+        f" The dataset's upload had expired from fal storage; it was uploaded again ({url}): call start_training again."
+    )
 
 
 async def _upload(state: AppState, path: Path) -> tuple[str, bool]:
@@ -388,12 +409,18 @@ async def _on_finished(state: AppState, row: dict[str, Any], result: dict[str, A
     return Finish(changes={**done, "lora_path": str(download.path)})
 
 
+async def _on_failed(state: AppState, row: dict[str, Any], status: JobStatus) -> str:
+    """fal could not use the training data: renew an expired dataset upload so that a new start can work."""
+    return await _renew_dataset(state, row) if status.error_type == "training_data_error" else ""
+
+
 TRAINING = JobKind(
     name="training",
     table="trainings",
     noun="Training",
     on_finished=_on_finished,
     on_status=_on_status,
+    on_failed=_on_failed,
     with_logs=True,
     blocking=(JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.UNKNOWN),
     force_hint="force=true to start_training",
