@@ -17,10 +17,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from prompts.loader import Template
+from server.catalog.pricing import estimate_inference
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.common import ProgressFn
-from tools.generation import endpoints
 from tools.library import prompt_store
 from tools.models import registry
 from tools.quality import likeness
@@ -180,13 +180,18 @@ def _dry_run(
     """What run_suite would generate and cost, checked against the caps; nothing is stored or sent."""
     from server.costs import check_budget
 
-    total, rough = 0.0, False
+    total, unknown = 0.0, False
     for cell in plan:
-        spec = endpoints.get(version_rows[cell["version"]].base_endpoint)
-        cost, estimated = endpoints.estimate_cost(spec, cell["input"], "image")
-        total, rough = total + cost, rough or estimated
-    if rough:
-        warnings.append("Some prices are estimates (the endpoint's price is not published per image).")
+        endpoint = version_rows[cell["version"]].base_endpoint
+        price = state.catalog.cached_price(endpoint)
+        cost = estimate_inference(
+            price, cell["input"], state.catalog.get(endpoint), state.settings.max_cost_per_call_usd
+        )
+        total, unknown = total + cost.usd, unknown or not cost.known
+    if unknown:
+        warnings.append(
+            "Some prices are unknown to fal's pricing data: each such image is counted at the per-call cap."
+        )
     try:
         check_budget(state.settings, state.store, total, f"This test suite ({len(plan)} images)")
     except ToolError as exc:
