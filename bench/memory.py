@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import struct
 import sys
 import tempfile
@@ -117,7 +118,8 @@ async def measure(folder: Path, cores: int, max_workers: int | None) -> dict[str
             workers = min(cores, max_workers or MAX_WORKERS)
         if result.is_error:
             text = " ".join(getattr(block, "text", "") for block in result.content)
-            outcome = f"refused: {text.removeprefix('Error executing tool prepare_dataset: ')[:60]}"
+            found = re.search(r"Only (\d+) of (\d+) photos are usable", text)
+            outcome = f"all {found[2]} checked, {found[1]} usable: nothing written" if found else text[:80]
         else:
             data = result.structured_content or {}
             outcome = f"{data.get('image_count')} kept, {data.get('rejected_count')} rejected"
@@ -178,8 +180,9 @@ async def run(args: argparse.Namespace) -> None:
             print(f"peak on 2 cores: {max(two):.0f} MB → {max(two) / 1024:.2f} of the target")
         for name in args.only:
             by_cores = {r["cores"]: r["peak_mb"] for r in capped if r["folder"] == name}
+            peaks = ", ".join(f"{cores}: {mb:.0f}" for cores, mb in sorted(by_cores.items()))
             low, high = min(by_cores), max(by_cores)
-            print(f"{name}: peak at {high} cores ÷ peak at {low} core(s) = {by_cores[high] / by_cores[low]:.2f}")
+            print(f"{name}: peak MB by cores {peaks}; {high} ÷ {low} cores = {by_cores[high] / by_cores[low]:.2f}")
         if args.json:
             print(json.dumps(rows))
 

@@ -168,9 +168,11 @@ def make_video_text(model_name: str, motion: str, scenario: str) -> str:
     videos = sorted(name for name, template in builtin_templates().items() if template.is_video)
     wanted = _scenario(scenario, "scenario") if scenario.strip() else ""
     if wanted and wanted not in videos:
-        raise PromptArgumentError(
-            "scenario", f"{scenario!r} is not a video scenario; the video scenarios: {', '.join(videos)}."
-        )
+        if not motion.strip():
+            raise PromptArgumentError(
+                "scenario", f"{scenario!r} is not a video scenario; the video scenarios: {', '.join(videos)}."
+            )
+        wanted = ""  # the motion wish says what to do
     what = (
         f"the {wanted!r} scenario (its still prompt and motion prompt)"
         if wanted
@@ -188,8 +190,8 @@ def make_video_text(model_name: str, motion: str, scenario: str) -> str:
    prompt. Offer the choices the endpoint's schema allows (duration_seconds, aspect_ratio, resolution) and ask
    me to confirm. A refusal names its fix (another length, another endpoint, a smaller still): follow it.
 3. After I confirm, the same call without dry_run. It first makes a still with my model's LoRA, then animates
-   it; it answers with a video id at once. Poll video_status(video_id) every 30 s or so until completed; clips
-   take a few minutes. Never call video again for the same clip while one is running: that would pay twice.
+   it; it answers with a video id at once. Follow it with video(video_id=..., wait_seconds=30) until completed;
+   clips take a few minutes. An identical call while the clip is on its way joins it and pays nothing more.
 4. Show me the poster-and-strip preview, the duration, fps and resolution, and give me the local file path.
    If the motion is wrong, reword the motion prompt and animate the same still again with
    video(start=<the still's generation id>, prompt=...) rather than making a new still.

@@ -25,7 +25,7 @@ from tools.generation.plan import poll_generations
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
-from tools.surface import AgentSurface
+from tools.surface import AgentServer
 from tools.training import tools as training_tools
 from tools.training.job import poll_due_trainings
 
@@ -89,14 +89,14 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             await catalog.aclose()
             store.close()
 
-    server = MCPServer(
+    server = AgentServer(
         SERVER_NAME,
         title="fal.ai personal image models",
         version=__version__,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
+        collections=resources.LISTED_COLLECTIONS,
     )
     for surface in REGISTRATIONS:
         surface.register(server)
-    server.middleware.append(AgentSurface(server, resources.LISTED_COLLECTIONS))
     return server

@@ -22,8 +22,14 @@ def test_tool_overhead_prints_its_ratio() -> None:
 
 def test_cold_start_prints_its_ratio_and_profile() -> None:
     out = _run("bench/cold_start.py", "-n", "1")
-    assert "tools/list" in out and "ratio to the 1 s target" in out and "mcp_types" in out
-    assert "heavy modules imported at start (fal_client, PIL, cv2, numpy): []" in out
+    assert "tools/list" in out and "ours ÷ bare:" in out and "mcp_types" in out
+    assert "heavy modules imported at start (fal_client, PIL, cv2, numpy, yaml): []" in out
+
+
+def test_tool_list_size_prints_both_budgets() -> None:
+    out = _run("bench/tool_list_size.py", "--tools")
+    assert "model-facing (name + description + inputSchema)" in out and "budget 4,000" in out
+    assert "full tools/list answer" in out and "budget 10,000" in out and "prompt_library" in out
 
 
 def test_dataset_prep_prints_its_ratios() -> None:
@@ -36,4 +42,4 @@ def test_dataset_prep_prints_its_ratios() -> None:
 def test_memory_prints_peak_rss_per_core_count() -> None:
     out = _run("bench/memory.py", "--only", "big", "--count", "2", "--cores", "2", "--uncapped", "0")
     assert "worst peak with the cap" in out and "(target ≤ 1024 MB)" in out
-    assert "peak on 2 cores" in out and "big: peak at 2 cores" in out
+    assert "peak on 2 cores" in out and "big: peak MB by cores 2: " in out

@@ -243,14 +243,15 @@ async def test_a_killed_run_leaves_staging_that_the_next_start_cleans_but_a_live
         live = Path(ready.read_text())
         async with _server(home) as client:
             done = await call_ok(client, "prepare_dataset", _args(usable))
-        assert done["status"] == "prepared" and done["version"] == 1
-        assert not any(p.exists() for p in killed), "a dead run's staging folder survived the next start"
-        assert (live / "work.jpg").exists(), "another process's live run lost its staging folder"
+            assert done["status"] == "prepared" and done["version"] == 1
+            assert not any(p.exists() for p in killed), "a dead run's staging folder survived the next start"
+            assert (live / "work.jpg").exists(), "another process's live run lost its staging folder"
+            holder.send_signal(signal.SIGKILL)  # now that run is dead too
+            holder.wait()
+            await call_ok(client, "prepare_dataset", _args(usable, "SIDBX"))
     finally:
-        holder.send_signal(signal.SIGKILL)
+        holder.kill()
         holder.wait()
-    async with _server(home) as client:  # now that run is dead too
-        await call_ok(client, "prepare_dataset", _args(usable, "SIDBX"))
     assert not live.exists()
     assert sorted(p.name for p in base.iterdir()) == ["v1", "v2"]
 

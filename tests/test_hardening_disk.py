@@ -22,6 +22,7 @@ from tests.conftest import TEST_KEY
 from tests.fake_fal import FakeFal
 from tests.helpers import call_ok
 from tests.photos import real_photos
+from tests.test_training import FAST, dataset_url
 
 pytestmark = pytest.mark.anyio
 
@@ -104,3 +105,15 @@ async def test_a_dataset_written_onto_a_full_disk_says_where_and_how_much_room_i
     assert "the disk is full" in text and str(datasets) in text and "free now" in text, text
     assert "could not be processed" not in text, "a full disk is not blamed on the photos"
     assert all((folder / name).read_bytes() == photos[name].read_bytes() for name in ("obama.jpg", "biden.jpg"))
+
+
+async def test_a_lora_file_refused_by_the_disk_keeps_the_model_and_says_why(tmp_path: Path, fake_fal: FakeFal) -> None:
+    fake_fal.script(FAST, queue_polls=0, run_polls=1, lora_bytes=RLIMIT_BYTES + 512 * 1024)
+    args = {"dataset": dataset_url(fake_fal), "model_name": "bigmodel", "trigger_word": "BIGMX"}
+    async with Client(_server(tmp_path, fake_fal, "rlimit", tmp_path)) as client:
+        run = (await call_ok(client, "start_training", args))["training"]
+        done = await call_ok(client, "training_status", {"training_id": run["id"], "wait_seconds": 20})
+    training = done["training"]
+    loras = tmp_path / "home" / "loras" / "bigmodel"
+    assert training["status"] == "completed" and training["model_version"] == 1
+    assert "refused a file this large" in training["error"] and str(loras) in training["error"], training["error"]

@@ -50,3 +50,9 @@ async def test_good_arguments_fill_the_workflow(client: Client, tmp_path: Path) 
         "train_my_model", {"model_name": "sid", "photos_folder": str(tmp_path), "trigger_word": "SIDAI"}
     )
     assert f"folder={str(tmp_path)!r}" in train.messages[0].content.text
+
+
+async def test_an_unknown_video_scenario_without_a_motion_wish_is_refused(client: Client) -> None:
+    with pytest.raises(MCPError) as caught:
+        await client.get_prompt("make_video_of_me", {"scenario": "nope"})
+    assert caught.value.code == INVALID_PARAMS and "video-waving-greeting" in caught.value.message

@@ -16,7 +16,7 @@ async def test_make_video_of_me_prompt(client: Client) -> None:
     got = await client.get_prompt("make_video_of_me", {"model_name": "sid", "scenario": "Video Waving Greeting"})
     text = got.messages[0].content.text
     assert "video(start=<model>, scenario='video-waving-greeting', dry_run=true)" in text
-    assert "video_status(video_id)" in text and "cost" in text
+    assert "video(video_id=..., wait_seconds=30)" in text and "cost" in text
     wish = await client.get_prompt("make_video_of_me", {"motion": "waves hello"})
     assert "my motion wish: 'waves hello'" in wish.messages[0].content.text
     with pytest.raises(MCPError, match="not a video scenario; the video scenarios: video-talking-head-intro"):
@@ -56,3 +56,22 @@ async def test_a_motion_prompt_may_only_use_the_templates_variables(client: Clie
         },
     )
     assert saved["template"]["settings"]["motion_prompt"] == "{trigger} waves in {place}"
+
+
+async def test_a_video_scenario_renders_its_motion_and_runs_through_video(client: Client) -> None:
+    rendered = await call_ok(
+        client,
+        "prompt_library",
+        {
+            "action": "render",
+            "name": "video-talking-head-intro",
+            "trigger_word": "SIDAI",
+            "values": {"outfit": "a hoodie"},
+        },
+    )
+    assert "SIDAI" in rendered["rendered"]["prompt"] and "a hoodie" in rendered["rendered"]["prompt"]
+    assert rendered["rendered"]["motion_prompt"].startswith("SIDAI speaks warmly to the camera")
+    text = await call_error(
+        client, "prompt_library", {"action": "run", "name": "video-waving-greeting", "trigger_word": "SIDAI"}
+    )
+    assert "is a video scenario: make the clip with video(start=" in text

@@ -15,14 +15,24 @@
 from __future__ import annotations
 
 import difflib
+import enum
+import functools
+import inspect
 import re
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+import types
+import typing
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import PurePath
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from mcp.server import MCPServer
-from mcp.types import CallToolResult, Resource, TextContent
+from mcp.types import CallToolResult, Icon, Resource, TextContent, ToolAnnotations
+from pydantic import BaseModel
 
 Handler = Callable[[Any], Awaitable[Any]]
+
+# Where a tool registered through AgentServer carries its compact output schema until tools/list publishes it.
+_OUTPUT_KEY = "fal-video/outputSchema"
 
 # One error block of pydantic's ValidationError text: the location line, then the message line.
 _PYDANTIC_ERROR = re.compile(
@@ -31,6 +41,105 @@ _PYDANTIC_ERROR = re.compile(
 )
 _VALIDATION_HEADER = re.compile(r"\d+ validation errors? for \S+")
 _TYPE_SEGMENT = re.compile(r"[\[\]()]|^(str|int|float|bool|list|dict|none|null)$|^[A-Z]")
+
+
+class AgentServer(MCPServer):
+    """MCPServer whose tools publish compact output schemas, with the AgentSurface middleware installed.
+
+    A tool returning a pydantic model (or `Annotated[CallToolResult, Model]`) is registered unstructured and
+    wrapped so a returned model becomes a structured result; its output schema is the model's top level, read
+    from its fields. This skips the SDK's full output-schema generation per tool, most of the cost of
+    registering a tool, which only to be cut down again before publishing.
+    """
+
+    def __init__(self, *args: Any, collections: Sequence[ListedCollection] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.middleware.append(AgentSurface(self, collections))
+
+    def add_tool(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        title: str | None = None,
+        description: str | None = None,
+        annotations: ToolAnnotations | None = None,
+        icons: list[Icon] | None = None,
+        meta: dict[str, Any] | None = None,
+        structured_output: bool | None = None,
+    ) -> None:
+        model = None if structured_output is False else _result_model(fn)
+        if model is None:
+            super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
+            return
+        meta = {**(meta or {}), _OUTPUT_KEY: model_output_schema(model)}
+        super().add_tool(_structured(fn), name, title, description, annotations, icons, meta, structured_output=False)
+
+
+def _result_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
+    """The pydantic model a tool's return annotation names: `Model` or `Annotated[CallToolResult, Model]`."""
+    returned = typing.get_type_hints(fn, include_extras=True).get("return")
+    if get_origin(returned) is Annotated:
+        returned = get_args(returned)[1] if get_args(returned)[0] is CallToolResult else get_args(returned)[0]
+    return returned if isinstance(returned, type) and issubclass(returned, BaseModel) else None
+
+
+def _structured(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def result(value: Any) -> Any:
+        if isinstance(value, CallToolResult) or not isinstance(value, BaseModel):
+            return value
+        data = value.model_dump(mode="json")
+        return CallToolResult(content=[TextContent(type="text", text=value.model_dump_json())], structured_content=data)
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            return result(await fn(*args, **kwargs))
+
+        return call_async
+
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return result(fn(*args, **kwargs))
+
+    return call
+
+
+def model_output_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's top level as a JSON schema: each field's type (see `_annotation_shape`) and the required ones."""
+    properties = {name: _annotation_shape(field.annotation) for name, field in model.model_fields.items()}
+    required = [name for name, field in model.model_fields.items() if field.is_required()]
+    return {"type": "object", "properties": properties, **({"required": required} if required else {})}
+
+
+_SCALARS: tuple[tuple[type, str], ...] = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
+
+
+def _annotation_shape(annotation: Any) -> dict[str, Any]:
+    """`{"type": ...}` for a field annotation, a list when nullable or a union; the enum for a Literal or Enum."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _annotation_shape(get_args(annotation)[0])
+    if origin is Literal:
+        return {"enum": list(get_args(annotation))}
+    if origin in (Union, types.UnionType):
+        return _union([_annotation_shape(arg) for arg in get_args(annotation)])
+    if annotation is None or annotation is type(None):
+        return {"type": "null"}
+    kind = origin or annotation
+    if isinstance(kind, type):
+        if issubclass(kind, enum.Enum):
+            return {"enum": [member.value for member in kind]}
+        for python, json_type in _SCALARS:
+            if issubclass(kind, python):
+                return {"type": json_type}
+        if issubclass(kind, PurePath):
+            return {"type": "string"}
+        if issubclass(kind, (list, tuple, set, frozenset)) or kind is Sequence:
+            return {"type": "array"}
+        if issubclass(kind, (dict, BaseModel)) or kind is Mapping:
+            return {"type": "object"}
+    return {}
 
 
 class ListedCollection:
@@ -133,8 +242,16 @@ def compact_tool(tool: dict[str, Any]) -> dict[str, Any]:
         tool["description"] = _one_line_paragraphs(tool["description"])
     if isinstance(tool.get("inputSchema"), dict):
         tool["inputSchema"] = _compact_input(tool["inputSchema"])
-    if isinstance(tool.get("outputSchema"), dict):
+    if isinstance(tool.get("outputSchema"), dict):  # a tool registered with the plain MCPServer.add_tool
         tool["outputSchema"] = _top_level(tool["outputSchema"])
+    meta = tool.get("_meta")
+    if isinstance(meta, dict) and _OUTPUT_KEY in meta:
+        tool["outputSchema"] = meta[_OUTPUT_KEY]
+        rest = {k: v for k, v in meta.items() if k != _OUTPUT_KEY}
+        if rest:
+            tool["_meta"] = rest
+        else:
+            del tool["_meta"]
     annotations = tool.get("annotations")
     if isinstance(annotations, dict) and annotations.get("title") == tool.get("title"):
         tool["annotations"] = {k: v for k, v in annotations.items() if k != "title"}
@@ -146,7 +263,8 @@ def _one_line_paragraphs(text: str) -> str:
 
 
 def _compact_input(node: Any, keyword_level: bool = True) -> Any:
-    """Drop `title`, unwrap `anyOf [X, null]` (an omitted argument is the null) and `default: null`."""
+    """Drop `title`, unwrap `anyOf [X, null]` (an omitted argument is the null); drop what goes without saying:
+    a default of null, false or "", and `additionalProperties: true`."""
     if isinstance(node, list):
         return [_compact_input(item) for item in node]
     if not isinstance(node, dict):
@@ -155,7 +273,11 @@ def _compact_input(node: Any, keyword_level: bool = True) -> Any:
         return {key: _compact_input(value) for key, value in node.items()}
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key == "title" or (key == "default" and value is None):
+        if (
+            key == "title"
+            or (key == "default" and (value is None or value is False or value == ""))
+            or (key == "additionalProperties" and value is True)
+        ):
             continue
         if key == "description" and isinstance(value, str):
             value = _one_line_paragraphs(value)
@@ -190,21 +312,22 @@ def _shape(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         return {"const": node["const"]}
     options = node.get("anyOf") or node.get("oneOf")
     if isinstance(options, list):
-        shapes = [_shape(option, defs) for option in options]
-        if any(not shape for shape in shapes):
-            return {}
-        enums = [shape for shape in shapes if "enum" in shape]
-        types = [t for shape in shapes if "type" in shape for t in _as_list(shape["type"])]
-        if enums and types == ["null"] and len(enums) == 1:
-            return {"enum": [*enums[0]["enum"], None]}
-        if enums or len(types) != sum(len(_as_list(shape.get("type", []))) for shape in shapes):
-            return {}
-        unique = list(dict.fromkeys(types))
-        return {"type": unique[0] if len(unique) == 1 else unique}
+        return _union([_shape(option, defs) for option in options])
     kind = node.get("type")
     if kind is None and ("properties" in node or "additionalProperties" in node):
         kind = "object"
     return {"type": kind} if kind is not None else {}
+
+
+def _union(shapes: list[dict[str, Any]]) -> dict[str, Any]:
+    """One shape for alternatives: their types as a list; an enum made nullable; `{}` when it cannot be said."""
+    if any(not shape for shape in shapes):
+        return {}
+    enums = [shape["enum"] for shape in shapes if "enum" in shape]
+    kinds = list(dict.fromkeys(t for shape in shapes if "type" in shape for t in _as_list(shape["type"])))
+    if enums:
+        return {"enum": [*enums[0], *([None] if kinds else [])]} if len(enums) == 1 and kinds in ([], ["null"]) else {}
+    return {"type": kinds[0] if len(kinds) == 1 else kinds} if kinds else {}
 
 
 def _as_list(value: Any) -> list[Any]:

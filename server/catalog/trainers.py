@@ -38,12 +38,15 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "fal-ai/flux-krea-trainer": {"steps_default": 1000},
 }
 
+# Video trainers: they fit a person when they learn from photos and their LoRA runs on a text-to-video endpoint.
+_VIDEO = re.compile(r"video|v2v|wan-trainer|ltx|hunyuan")
+TEXT_TO_VIDEO = "text-to-video"
+
 # Why a trainer does not fit a person's photo set, recognised from its id, pairing and category.
 _NOT_PERSON = (
     (re.compile(r"edit|kontext"), "an edit trainer: it learns an edit from before/after image pairs, not a person"),
     (re.compile(r"layered"), "learns to split images into layers, not a person"),
     (re.compile(r"create-style|recraft"), "style-only: it learns a visual style and returns a style id, no LoRA"),
-    (re.compile(r"video|v2v|wan-trainer|ltx|hunyuan"), "a video trainer: it needs video clips, not photos"),
     (re.compile(r"3d|mesh|trellis|hunyuan3d"), "a 3D trainer: it learns shapes, not a person from photos"),
     (re.compile(r"audio|speech|voice|tts|music"), "an audio trainer: it learns sound, not a person"),
 )
@@ -71,10 +74,11 @@ class TrainerProfile:
     likeness_options: tuple[str, ...]  # names of the likeness-oriented options it has
     lora_outputs: tuple[str, ...]  # result fields holding LoRA files, main one first
     lora_transformers: dict[str, str]  # LoRA field → `transformer` value at inference (Wan 2.2)
-    inference_endpoints: tuple[str, ...]
+    inference_endpoints: tuple[str, ...]  # a video trainer's text-to-video endpoint first
     recommended_images: int
     min_images: int = MIN_IMAGES
     input_schema: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    makes: Literal["image", "video"] = "image"  # what its LoRA makes (a video LoRA runs through the video tool)
 
     @property
     def caption_rule(self) -> str:
@@ -115,8 +119,24 @@ def _not_person_reason(entry: CatalogEntry, inference: list[CatalogEntry | None]
         if pattern.search(text):
             return reason
     known = [item for item in inference if item is not None]
+    if _VIDEO.search(text):
+        return _video_reason(entry, known)
     if known and not any(item.category == "text-to-image" for item in known):
         return f"its LoRA runs on {', '.join(item.category for item in known)} endpoints, not text to image"
+    return ""
+
+
+def _video_reason(entry: CatalogEntry, paired: list[CatalogEntry]) -> str:
+    """A video trainer fits a person's photo set when it learns from images and its LoRA runs from text."""
+    data = next((entry.properties[name] for name in DATA_FIELDS if name in entry.properties), {})
+    if "image" not in str(data.get("description", "")).lower():
+        return "a video trainer that learns from video clips, not photos"
+    if not any(item.category == TEXT_TO_VIDEO for item in paired):
+        runs_on = ", ".join(sorted({item.category for item in paired})) or "no known"
+        return (
+            f"a video trainer whose LoRA runs on {runs_on} endpoints; the video tool runs a person's video LoRA "
+            "from text (wan-trainer/t2v-14b, ltx2-video-trainer, hunyuan-video-lora-training)"
+        )
     return ""
 
 
@@ -128,6 +148,7 @@ def profile(entry: CatalogEntry, inference: list[CatalogEntry | None]) -> Traine
     data_field = next((name for name in DATA_FIELDS if name in props), None)
     outputs = _lora_outputs(entry)
     reason = _not_person_reason(entry, inference)
+    video = bool(_VIDEO.search(f"{entry.endpoint_id} {entry.category}".lower()))
     if not reason and data_field is None:
         reason = "its schema takes no zip of images"
     if not reason and not outputs:
@@ -184,7 +205,15 @@ def profile(entry: CatalogEntry, inference: list[CatalogEntry | None]) -> Traine
         likeness_options=tuple(name for name in LIKENESS_FLAGS if name in props),
         lora_outputs=outputs,
         lora_transformers=dict(override.get("lora_transformers", {})),
-        inference_endpoints=entry.inference_endpoint_ids,
+        inference_endpoints=_text_to_video_first(entry.inference_endpoint_ids, inference)
+        if video
+        else entry.inference_endpoint_ids,
         recommended_images=max(int(advised.group(1)) if advised else 10, MIN_IMAGES),
         input_schema=entry.input_schema,
+        makes="video" if video else "image",
     )
+
+
+def _text_to_video_first(endpoints: tuple[str, ...], inference: list[CatalogEntry | None]) -> tuple[str, ...]:
+    text_first = {item.endpoint_id for item in inference if item is not None and item.category == TEXT_TO_VIDEO}
+    return tuple(sorted(endpoints, key=lambda endpoint: endpoint not in text_first))

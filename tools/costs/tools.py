@@ -37,20 +37,13 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Cost report", read_only=True, idempotent=True, open_world=False))
     async def cost_report(
         ctx: Context[Any],
-        days: Annotated[int, Field(ge=1, le=3650, description="How many days back to count.")] = 30,
+        days: Annotated[int, Field(ge=1, le=3650)] = 30,
         catalog: Annotated[
             Literal["trainers", "refresh"] | None,
-            Field(
-                description="trainers: fal trainers for a person, ranked with prices; refresh: re-read fal's "
-                "catalogue and prices now and list what changed."
-            ),
+            Field(description="trainers: ranked trainers with prices; refresh: re-read fal's catalogue now"),
         ] = None,
     ) -> CostReport:
-        """Estimated fal spend from the local ledger: totals per model, per day, per endpoint, and the budget.
-
-        Figures are estimates from fal's unit prices (fal bills the real amount); raw endpoints count under
-        '(none)' in by_model.
-        """
+        """Estimated fal spend per model, day and endpoint, against the budget caps; also fal's trainer guide."""
         state = state_of(ctx)
         guide = refresh = None
         if catalog == "refresh":

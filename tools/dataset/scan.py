@@ -77,9 +77,9 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
             refused = _refusal(path, root, raw_rel != rel)
             try:
                 stat = path.stat()
-            except (OSError, RuntimeError) as exc:
-                reason = getattr(exc, "strerror", None) or str(exc)
-                candidates.append(Candidate(path, rel, category, 0, 0, refused or f"cannot be read ({reason})"))
+            except OSError as exc:
+                reason = f"cannot be read ({exc.strerror or exc})"
+                candidates.append(Candidate(path, rel, category, 0, 0, refused or reason))
             else:
                 refused = refused or _not_a_photo_file(stat)
                 candidates.append(Candidate(path, rel, category, stat.st_size, stat.st_mtime_ns, refused))

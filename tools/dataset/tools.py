@@ -38,10 +38,7 @@ PHOTOS_PERCENT = 85.0  # the per-photo pass; the duplicate pass, writing and the
 UPLOAD_PERCENT = 92.0
 RUN_PREFIX = "dsrun"  # run ids read dsrun_...
 
-_TEMPLATE_HELP = (
-    f"Caption template; must contain {{trigger}}. Default {DEFAULT_TEMPLATE!r}. Placeholders: "
-    + "; ".join(f"{{{k}}} = {v}" for k, v in PLACEHOLDERS.items())
-)
+_TEMPLATE_HELP = "Must contain {trigger}; also " + ", ".join(f"{{{k}}}" for k in PLACEHOLDERS if k != "trigger")
 
 
 def register(server: MCPServer) -> None:
@@ -50,70 +47,36 @@ def register(server: MCPServer) -> None:
         folder: Annotated[
             str,
             Field(
-                description="Absolute path of a local folder of photos of ONE person (JPEG/PNG/WEBP/HEIC/AVIF; "
-                "subfolders such as professional/ or casual/ become caption context). Never modified."
+                description="Absolute path of a folder of photos of ONE person; subfolders become caption context. "
+                "Never modified."
             ),
         ],
-        trigger_word: Annotated[
-            str, Field(description="Unique made-up token for the person, e.g. SIDAI or ohwx (3-32 chars).")
-        ],
+        trigger_word: Annotated[str, Field(description="Made-up token for the person, e.g. SIDAI.")],
         ctx: Context[Any],
-        name: Annotated[str | None, Field(description="Dataset name; default: the folder's name.")] = None,
-        subject: Annotated[str, Field(description="Class word used in captions: man, woman, person, ...")] = "person",
-        resolution: Annotated[Literal[512, 768, 1024], Field(description="Square output side in px.")] = 1024,
-        image_format: Annotated[Literal["jpeg", "png"], Field(description="Format of the prepared images.")] = "jpeg",
+        name: Annotated[str | None, Field(description="Default: the folder's name.")] = None,
+        subject: Annotated[str, Field(description="Class word in captions: man, woman, person...")] = "person",
+        resolution: Annotated[Literal[512, 768, 1024], Field(description="Square side, px.")] = 1024,
+        image_format: Literal["jpeg", "png"] = "jpeg",
         caption_template: Annotated[str, Field(description=_TEMPLATE_HELP)] = DEFAULT_TEMPLATE,
         crop: Annotated[
             Literal["face", "center", "pad"],
-            Field(
-                description="face: square around the face with head room (full-body shots are padded); "
-                "center: centre square; pad: whole photo padded to square."
-            ),
+            Field(description="face: square around the face; center; pad: whole photo padded."),
         ] = "face",
-        include_warnings: Annotated[
-            bool, Field(description="Keep photos whose verdict is 'warn' (rejects are always left out).")
-        ] = True,
-        text_check: Annotated[
-            bool,
-            Field(
-                description="Also look for watermarks and text with OCR (optional engine, ~0.4 s per photo): "
-                "text in the border or repeated = reject, other text = warn."
-            ),
-        ] = False,
-        dry_run: Annotated[bool, Field(description="Only check and report: write nothing, upload nothing.")] = False,
-        upload: Annotated[bool, Field(description="Upload the zip to fal storage (needs FAL_KEY).")] = True,
+        include_warnings: Annotated[bool, Field(description="Keep 'warn' photos (rejects never).")] = True,
+        text_check: Annotated[bool, Field(description="OCR for watermarks/text (optional engine).")] = False,
+        dry_run: Annotated[bool, Field(description="Check and report only; write nothing.")] = False,
+        upload: Annotated[bool, Field(description="Upload the zip to fal (needs FAL_KEY).")] = True,
         same_person_check: Annotated[
-            bool,
-            Field(
-                description="Also reject photos that seem to show someone else (dlib face descriptors; needs the "
-                "optional likeness extra; ~0.3 s per photo)."
-            ),
+            bool, Field(description="Reject photos of someone else (optional likeness extra).")
         ] = False,
-        wait_seconds: Annotated[
-            float,
-            Field(
-                ge=0,
-                le=MAX_WAIT_SECONDS,
-                description="How long to wait for the run before answering with status 'running' and a run_id "
-                "to poll with dataset_status (the run goes on meanwhile).",
-            ),
-        ] = MAX_WAIT_SECONDS,
+        wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = MAX_WAIT_SECONDS,
     ) -> Annotated[CallToolResult, PreparedDataset]:
-        """Check a local folder of photos of one person and turn it into a LoRA training set.
+        """Step 1: check a folder of photos of one person and make a LoRA training set (before start_training).
 
-        Use this first, before start_training. Every photo gets a verdict (ok / warn / reject) with measured values
-        and reasons: resolution, blur, exposure, filters, near-duplicates, exactly one clear face, face size,
-        sunglasses / face covering; with text_check=true also watermarks and text (needs the optional OCR engine:
-        the error says how to install it). The report compares the mix of angles, expressions, lighting, backgrounds and
-        distances with the recommended shares and gives concrete advice ("add 3 profile shots"); show it to the
-        user. Accepted photos are cropped square around the face, resized, stripped of metadata, captioned with the
-        trigger word, zipped and uploaded once to fal storage (identical content is never uploaded twice). The
-        user's originals are never changed. Returns dataset_id for start_training, the per-image table, the report,
-        paths and a contact-sheet preview. A run not finished within wait_seconds (a big folder, a slow upload)
-        answers status 'running' with a run_id: call dataset_status(run_id) until it is done (calling this tool
-        again with the same arguments also joins the same run, never starts a second one). Tips: dry_run=true to
-        review before writing; calling again on an unchanged folder returns the same version; a changed folder
-        becomes version N+1 (see list_datasets).
+        Each photo gets ok/warn/reject with reasons (blur, exposure, one clear face, duplicates...); the report
+        advises on the mix of angles and lighting: show it to the user. Accepted photos are face-cropped,
+        captioned, zipped and uploaded once. Returns dataset_id and a contact sheet. Try dry_run=true first.
+        If still working after wait_seconds: status 'running' + run_id for dataset_status.
         """
         from tools.dataset.analyse import Options
         from tools.dataset.prepare import dataset_name_for, validate
@@ -159,16 +122,11 @@ def register(server: MCPServer) -> None:
 
     @server.tool(**tool_meta("Dataset run status", read_only=True, idempotent=True, open_world=False))
     async def dataset_status(
-        run_id: Annotated[str, Field(description="The run_id prepare_dataset answered with (dsrun_...).")],
+        run_id: Annotated[str, Field(description="From prepare_dataset (dsrun_...).")],
         ctx: Context[Any],
-        wait_seconds: Annotated[
-            float,
-            Field(ge=0, le=MAX_WAIT_SECONDS, description="Wait up to this long for the run to finish."),
-        ] = MAX_WAIT_SECONDS,
+        wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = MAX_WAIT_SECONDS,
     ) -> Annotated[CallToolResult, PreparedDataset]:
-        """Follow a prepare_dataset run that answered status 'running': progress while it works, then the same
-        full result prepare_dataset gives (report, per-image table, dataset_id, contact-sheet preview) or its
-        error. Runs are kept in this server process for 30 minutes after they end."""
+        """Follow a running prepare_dataset: progress, then its full result or error."""
         state = state_of(ctx)
         run = state.runs.get(run_id.strip())
         if run is None or not run.id.startswith(f"{RUN_PREFIX}_"):
@@ -183,15 +141,9 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("List prepared datasets", read_only=True, idempotent=True, open_world=False))
     async def list_datasets(
         ctx: Context[Any],
-        dataset_id: Annotated[
-            str | None, Field(description="Show this dataset in full (report, images, paths, all its versions).")
-        ] = None,
+        dataset_id: Annotated[str | None, Field(description="Show this one in full.")] = None,
     ) -> DatasetList:
-        """List the datasets prepare_dataset made (newest first): id, name, version, image count, upload status.
-
-        Pass dataset_id to see one in full: its report and advice, per-image verdicts and captions, the prepared
-        folder, zip and contact sheet paths, its fal URL and every version of the same name.
-        """
+        """Prepared datasets, newest first; with dataset_id one in full (report, images, paths, versions)."""
         store = state_of(ctx).store
         if dataset_id is None:
             return DatasetList(datasets=[DatasetSummary(**row) for row in rows.summaries(store)])

@@ -147,6 +147,8 @@ async def plan_generation(
         if entry is not None and entry.kind == "training":
             raise InvalidInput(f"{target} is a trainer: start it with start_training(model_type={target!r}).")
         kind = requests.output_kind(entry) if entry is not None else (category_hint or "image")
+        if entry is not None and category_hint == "video" and kind != "video":
+            raise InvalidInput(_not_video(target, kind, model))
         if entry is not None and category_hint and category_hint != kind:
             warnings.append(f"category_hint={category_hint!r} ignored: {target} produces {kind}.")
         if entry is not None:
@@ -178,6 +180,19 @@ async def plan_generation(
         scenario=scenario,
         meta={"price_basis": estimate.basis, "output_fields": requests.output_fields(entry) if entry else []},
         uploads=uploads,
+    )
+
+
+def _not_video(target: str, kind: str, model: ModelVersion | None) -> str:
+    """category_hint='video' on an endpoint (or a model's endpoint) that makes something else: the way to a clip."""
+    if model is not None:
+        return (
+            f"{model.model_name} makes {kind}s on {target}, not video: animate a still of it with "
+            f"video(start={model.model_name!r}, prompt=<the motion>), which makes the still with its LoRA first"
+        )
+    return (
+        f"{target} makes {kind}s, not video: animate one of its images with video(start=<its generation id>, "
+        "prompt=<the motion>), or name an image-to-video or text-to-video endpoint"
     )
 
 

@@ -144,61 +144,38 @@ def register(server: MCPServer) -> None:
     async def execute_custom_model(
         endpoint: Annotated[
             str,
-            Field(
-                description="A registered model (`sid-custom-model`, `sid-custom-model@v2`, "
-                "`fal-ai/<user>/sid-custom-model`) or any fal endpoint id (e.g. `fal-ai/flux/dev`)."
-            ),
+            Field(description="A registered model (name, name@v2, fal-ai/<user>/name) or a fal endpoint id."),
         ],
         ctx: Context[Any],
         input_params: Annotated[
             dict[str, Any] | None,
-            Field(
-                description="Endpoint input, e.g. {prompt, image_size, num_images, guidance_scale, "
-                "num_inference_steps, seed}. Guide-style names (steps, cfg_scale, width/height, lora_scale) are "
-                "mapped; fields not in fal's schema are sent with a warning."
-            ),
+            Field(description="{prompt, image_size, num_images, guidance_scale, num_inference_steps, seed}"),
         ] = None,
         category_hint: Annotated[
             Literal["image", "video", "audio"] | None,
-            Field(description="Output kind for endpoints the server does not know (known ones set it themselves)."),
+            Field(description="Output kind of an unknown endpoint."),
         ] = None,
-        scenario: Annotated[
-            str | None, Field(description="Short label for file names and records, e.g. 'headshot'.")
-        ] = None,
+        scenario: Annotated[str | None, Field(description="Label for file names, e.g. headshot.")] = None,
         batch: Annotated[
             list[dict[str, Any] | str] | None,
-            Field(
-                description="Several runs in one call: prompts, or dicts of fields overriding input_params (may "
-                "include 'scenario'). Run concurrently (4 at a time); failures are reported per item."
-            ),
+            Field(description="Several runs: prompts, or dicts overriding input_params."),
         ] = None,
-        seeds: Annotated[
-            list[int] | None, Field(description="Run every item once per seed (seed sweeps, reproducible sets).")
-        ] = None,
-        lora_scale: Annotated[
-            float | None, Field(ge=0, le=4, description="LoRA strength; default is the model's registered scale.")
-        ] = None,
-        use_lora: Annotated[
-            bool, Field(description="false = baseline without the LoRA on the same endpoint, for comparison.")
-        ] = True,
+        seeds: Annotated[list[int] | None, Field(description="Run every item once per seed.")] = None,
+        lora_scale: Annotated[float | None, Field(ge=0, le=4, description="Default: the model's.")] = None,
+        use_lora: Annotated[bool, Field(description="false: no-LoRA baseline for comparison.")] = True,
         wait_seconds: Annotated[
             float | None,
-            Field(ge=0, le=35, description="How long to wait for fal before answering with ids to poll (default 30)."),
+            Field(ge=0, le=35, description="Default 30."),
         ] = None,
         dry_run: Annotated[
             bool, Field(description="Return the exact body, endpoint, cost and warnings; nothing sent or uploaded.")
         ] = False,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Generate images (or video/audio) with a registered LoRA model or any fal endpoint.
+        """Generate with a registered model (its LoRA and trigger word filled in) or any fal endpoint.
 
-        A registered model name, `name@vN` or `fal-ai/<user>/<name>` runs on its trainer's paired LoRA endpoint
-        with all its LoRA files and trigger word (added to the prompt if missing). Other ids run as given. Input
-        is checked against fal's own schema for the endpoint first (nothing is spent on bad input; unknown fields
-        are named) and the cost, from fal's prices, against the budget. A local file path is accepted only in an
-        image/video/audio input and is uploaded to fal storage after those checks. Files are saved to the output
-        folder and returned as paths, fal URLs, seed and small thumbnails. If fal takes longer than wait_seconds,
-        the answer carries generation ids: call generation_status later (results are saved in the background).
-        `batch`/`seeds` run several at once, `use_lora=false` a no-LoRA baseline, `dry_run` shows the plan only.
+        Input is checked against fal's schema and the cost capped before paying (dry_run: the plan only); local
+        media files are uploaded after that; results are saved locally and returned as paths plus thumbnails.
+        Still running after wait_seconds: generation ids for generation_status. Prompt templates: prompt_library.
         """
         state = state_of(ctx)
         progress = Progress(ctx)
@@ -261,17 +238,11 @@ def register(server: MCPServer) -> None:
     )
     async def generation_status_tool(
         ctx: Context[Any],
-        generation_id: Annotated[str | None, Field(description="Id from execute_custom_model (gen_...).")] = None,
-        batch_id: Annotated[str | None, Field(description="Batch id from execute_custom_model (batch_...).")] = None,
-        wait_seconds: Annotated[
-            float, Field(ge=0, le=35, description="Wait up to this long for unfinished jobs (0 = check once).")
-        ] = 0,
+        generation_id: str | None = None,
+        batch_id: str | None = None,
+        wait_seconds: Annotated[float, Field(ge=0, le=35)] = 0,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Check on generations that were still running when execute_custom_model answered.
-
-        Give generation_id or batch_id. Finished jobs come back with saved file paths and thumbnails; unfinished
-        ones with their queue position. Costs nothing: it only reads fal's status and saves finished results.
-        """
+        """Collect a generation (or batch) still running when execute_custom_model answered. Free."""
         state = state_of(ctx)
         if bool(generation_id) == bool(batch_id):
             raise ToolError("Give exactly one of generation_id or batch_id.")
@@ -288,17 +259,11 @@ def register(server: MCPServer) -> None:
 
     @server.tool(**tool_meta("Reproduce a generation", read_only=False, idempotent=False, open_world=True))
     async def reproduce_generation(
-        generation_id: Annotated[str, Field(description="Id of a recorded generation (gen_...).")],
+        generation_id: str,
         ctx: Context[Any],
-        wait_seconds: Annotated[
-            float | None, Field(ge=0, le=35, description="How long to wait before answering with an id.")
-        ] = None,
+        wait_seconds: Annotated[float | None, Field(ge=0, le=35)] = None,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Run a recorded generation again exactly: same endpoint, LoRA, seed and parameters (a paid call).
-
-        Use it to get a lost file back or to confirm a result is reproducible. The new generation records which
-        one it reproduces.
-        """
+        """Run a recorded generation again exactly (endpoint, LoRA, seed, parameters). Paid."""
         state = state_of(ctx)
         output = await reproduce(state, generation_id, wait_seconds=wait_seconds, progress=Progress(ctx))
         _raise_if_single_failure([output])

@@ -11,7 +11,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from prompts.loader import Template, TemplateError, build_template, render
+from prompts.loader import Template, TemplateError, build_template, render, render_motion
 from server.state import AppState
 from server.storage import utc_now
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
@@ -37,6 +37,7 @@ class Rendered(BaseModel):
     model: str | None = Field(description="Model reference whose trigger word was used, if any.")
     input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
     lora_scale: float | None
+    motion_prompt: str | None = Field(default=None, description="A video scenario's motion, for the video tool.")
 
 
 class LibraryResult(BaseModel):
@@ -93,6 +94,7 @@ def render_for(
         )
     try:
         prompt = render(template, word, values)
+        motion = render_motion(template, word, values)
     except TemplateError as exc:
         raise ToolError(str(exc)) from exc
     return Rendered(
@@ -101,6 +103,7 @@ def render_for(
         model=ref,
         input_params={"prompt": prompt, **template.settings.as_input()},
         lora_scale=template.settings.lora_scale,
+        motion_prompt=motion,
     )
 
 
@@ -124,81 +127,31 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Prompt library", read_only=False, destructive=True, idempotent=False, open_world=True))
     @dedented
     async def prompt_library(
-        action: Annotated[
-            Action,
-            Field(
-                description="list | get | save | delete (your templates) | render (fill in, no cost) | "
-                "run (render + generate, paid) | export / import (the guide's YAML format)."
-            ),
-        ],
+        action: Action,
         ctx: Context[Any],
-        name: Annotated[str | None, Field(description="Template name, e.g. professional-headshot.")] = None,
-        values: Annotated[
-            dict[str, str] | None,
-            Field(description="render/run: values for the template's variables, e.g. {'outfit': 'navy suit'}."),
-        ] = None,
-        model: Annotated[
-            str | None,
-            Field(
-                description="render/run/export/import: registered model (name or name@v2) whose trigger word is "
-                "used (run: which generates; import: the word in the prompts). save: tie the template to this model."
-            ),
-        ] = None,
-        trigger_word: Annotated[
-            str | None,
-            Field(description="render/export/import: trigger word when no model is given (import: as in the prompts)."),
-        ] = None,
-        template: Annotated[
-            str | None,
-            Field(
-                description="save: prompt text with {trigger} (or [trigger]) and {variables}, e.g. "
-                "'portrait of {trigger} wearing {outfit}, studio light'."
-            ),
-        ] = None,
-        description: Annotated[str | None, Field(description="save: what the template is for.")] = None,
-        variables: Annotated[
-            dict[str, str | None] | None,
-            Field(description="save: default value per variable; null makes a variable required."),
-        ] = None,
+        name: Annotated[str | None, Field(description="e.g. professional-headshot")] = None,
+        values: Annotated[dict[str, str] | None, Field(description="Variable values, e.g. {outfit: navy suit}")] = None,
+        model: Annotated[str | None, Field(description="Registered model: its trigger word; run uses it")] = None,
+        trigger_word: Annotated[str | None, Field(description="When no model is given")] = None,
+        template: Annotated[str | None, Field(description="save: text with {trigger} and {variables}")] = None,
+        description: str | None = None,
+        variables: Annotated[dict[str, str | None] | None, Field(description="save: defaults; null = required")] = None,
         settings: Annotated[
-            dict[str, Any] | None,
-            Field(
-                description="save: recommended settings: guidance_scale, num_inference_steps, image_size, "
-                "num_images, lora_scale."
-            ),
+            dict[str, Any] | None, Field(description="save: guidance_scale, num_inference_steps, image_size...")
         ] = None,
-        tags: Annotated[list[str] | None, Field(description="save: tags; list: filter by this tag (first).")] = None,
-        overwrite: Annotated[
-            bool,
-            Field(description="save/import/export: replace a template (shadowing a built-in) or an export file."),
-        ] = False,
-        input_params: Annotated[
-            dict[str, Any] | None,
-            Field(description="run: extra endpoint input overriding the template's settings, e.g. {'seed': 7}."),
-        ] = None,
-        lora_scale: Annotated[
-            float | None, Field(ge=0, le=4, description="run: LoRA strength (default: template, then model).")
-        ] = None,
-        yaml_text: Annotated[str | None, Field(description="import: the library YAML itself.")] = None,
-        path: Annotated[
-            str | None,
-            Field(description="import: a YAML file to read (never modified). export: file under the output dir."),
-        ] = None,
-        include_builtin: Annotated[
-            bool, Field(description="export: also export the built-in templates (default: only yours).")
-        ] = False,
+        tags: Annotated[list[str] | None, Field(description="list: filter by the first")] = None,
+        overwrite: bool = False,
+        input_params: Annotated[dict[str, Any] | None, Field(description="run: extra input, e.g. {seed: 7}")] = None,
+        lora_scale: Annotated[float | None, Field(ge=0, le=4)] = None,
+        yaml_text: str | None = None,
+        path: Annotated[str | None, Field(description="import: file to read; export: file in the output dir")] = None,
+        include_builtin: bool = False,
     ) -> Annotated[CallToolResult, LibraryResult]:
-        """Tested prompt templates for a personal model: headshots, LinkedIn, YouTube thumbnails, covers, events.
+        """Tested prompts for headshots, LinkedIn, thumbnails, covers... rendered with a model's trigger word.
 
-        Start with action=list (optionally tags=['portrait']), then action=render with name + model to see the
-        exact prompt (free), then action=run to generate with the model (paid, same machinery as
-        execute_custom_model; returns previews + file paths, or a generation_id to poll with
-        generation_status). Templates use {trigger} for the model's trigger word and {variables}
-        with defaults; render fails naming any variable that has no value, and any value for a variable the
-        template does not have (typos are caught before money is spent). Save your own with action=save
-        (built-ins are read-only: overwrite=true shadows one with your copy; delete restores it). Move
-        libraries between machines with export / import (YAML: name → prompt, guidance_scale, steps). Score
-        results with the quality_matrix tool.
+        list, then render (name + model: the exact prompt, free), then run (generates, paid). save/delete your own
+        (overwrite=true shadows a built-in). import/export the guide's YAML (name: {prompt, guidance_scale,
+        steps}); a literal trigger word in imported prompts becomes {trigger} given model or trigger_word.
         """
         state = state_of(ctx)
         store = state.store
@@ -256,6 +209,11 @@ def register(server: MCPServer) -> None:
         if action == "run":
             found = prompt_store.get_template(store, need(name, "name"))
             rendered = render_for(state, found, model=model, trigger_word=trigger_word, values=values)
+            if found.is_video:
+                raise ToolError(
+                    f"{found.name} is a video scenario: make the clip with video(start={rendered.model or '<model>'!r}"
+                    f", scenario={found.name!r}), which makes this still first and then animates it."
+                )
             if not rendered.model:
                 raise ToolError("run needs model=<registered model name or fal endpoint> to generate with.")
             return await _run(ctx, state, found, rendered, input_params or {}, lora_scale)

@@ -71,14 +71,9 @@ def register(server: MCPServer) -> None:
     @dedented
     async def list_models(
         ctx: Context[Any],
-        name: Annotated[
-            str | None, Field(description="A model name or alias to show in full; omit to list all models.")
-        ] = None,
+        name: Annotated[str | None, Field(description="Show this model's versions in full.")] = None,
     ) -> ModelsResult:
-        """List registered models (trained or external LoRAs) with their versions, default version and aliases,
-        or show one model's versions in full: trigger word, LoRA URL and local file, inference endpoint,
-        training parameters, dataset and cost. Use the name (or name@v2) as execute_custom_model's endpoint.
-        """
+        """Registered models with versions, default and aliases; name (or name@v2) is an endpoint to generate with."""
         state = state_of(ctx)
         if name is None:
             models = registry.list_models(state.store)
@@ -101,44 +96,24 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Manage a model", read_only=False, idempotent=False, open_world=True))
     @dedented
     async def manage_model(
-        action: Annotated[
-            Literal["set_default", "alias", "rename", "register_external"],
-            Field(description="set_default | alias | rename | register_external"),
-        ],
-        name: Annotated[str, Field(description="Model name (or alias). For register_external: the name to use.")],
+        action: Literal["set_default", "alias", "rename", "register_external"],
+        name: str,
         ctx: Context[Any],
-        version: Annotated[
-            int | None, Field(description="set_default: version to pin (omit to follow the newest again).")
-        ] = None,
-        alias: Annotated[
-            str | None, Field(description="alias: endpoint-style id, e.g. fal-ai/YOUR_USERNAME/sid-custom-model.")
-        ] = None,
-        new_name: Annotated[str | None, Field(description="rename: the new model name.")] = None,
-        lora_url: Annotated[str | None, Field(description="register_external: https URL of the .safetensors.")] = None,
-        lora_path: Annotated[
-            str | None, Field(description="register_external: local .safetensors file (copied, never moved).")
-        ] = None,
-        trigger_word: Annotated[str | None, Field(description="register_external: the LoRA's trigger token.")] = None,
+        version: Annotated[int | None, Field(description="set_default: omit to follow the newest.")] = None,
+        alias: Annotated[str | None, Field(description="e.g. fal-ai/YOUR_USERNAME/sid-custom-model")] = None,
+        new_name: str | None = None,
+        lora_url: Annotated[str | None, Field(description="register_external: https .safetensors")] = None,
+        lora_path: Annotated[str | None, Field(description="register_external: local .safetensors (copied)")] = None,
+        trigger_word: str | None = None,
         base_endpoint: Annotated[
-            Literal["fal-ai/flux-lora", "fal-ai/lora"],
-            Field(description="register_external: fal-ai/flux-lora (FLUX LoRAs) or fal-ai/lora (SD 1.5 / SDXL)."),
+            Literal["fal-ai/flux-lora", "fal-ai/lora"], Field(description="fal-ai/lora: SD 1.5/SDXL LoRAs")
         ] = FLUX_ENDPOINT,
-        base_model: Annotated[
-            str | None,
-            Field(
-                description="register_external with fal-ai/lora: the SD checkpoint, e.g. "
-                "stabilityai/stable-diffusion-xl-base-1.0 or runwayml/stable-diffusion-v1-5."
-            ),
-        ] = None,
-        scale: Annotated[float, Field(ge=0, le=4, description="register_external: default LoRA strength (0–4).")] = 1.0,
-        notes: Annotated[str, Field(description="register_external: free-text notes.")] = "",
+        base_model: Annotated[str | None, Field(description="fal-ai/lora: the SD checkpoint")] = None,
+        scale: Annotated[float, Field(ge=0, le=4)] = 1.0,
+        notes: str = "",
     ) -> ManageModelResult:
-        """Change the model registry. set_default pins which version a plain model name runs; alias maps an
-        endpoint-style id (like the guide's fal-ai/YOUR_USERNAME/sid-custom-model) to a model; rename renames a
-        model and all its versions; register_external adds a LoRA trained elsewhere (URL or local file) as the
-        model's next version — FLUX LoRAs run on fal-ai/flux-lora, SD 1.5 / SDXL LoRAs on fal-ai/lora (needs
-        base_model).
-        """
+        """Pin the default version, alias an endpoint-style id to a model, rename, or register_external a LoRA
+        trained elsewhere as the next version."""
         state = state_of(ctx)
         store = state.store
         if action == "set_default":
@@ -181,17 +156,13 @@ def register(server: MCPServer) -> None:
     )
     @dedented
     async def delete_model_version(
-        name: Annotated[str, Field(description="Model name or alias.")],
-        version: Annotated[int, Field(ge=1, description="The version number to delete.")],
+        name: str,
+        version: Annotated[int, Field(ge=1)],
         ctx: Context[Any],
-        confirm: Annotated[
-            bool, Field(description="Must be true: deletion cannot be undone. Ask the user first.")
-        ] = False,
+        confirm: Annotated[bool, Field(description="true after asking the user: cannot be undone.")] = False,
     ) -> DeleteVersionResult:
-        """Delete one version of a registered model, and its local LoRA copy under the data dir (files
-        elsewhere are never touched). Irreversible: only call with confirm=true after the user agreed. The
-        model's other versions stay; a default pinned to this version falls back to the newest.
-        """
+        """Delete a model version and our own copy of its LoRA. Irreversible: confirm=true only after the user
+        agreed."""
         state = state_of(ctx)
         canonical = _canonical(state, name)
         target = next((v for v in registry.list_versions(state.store, canonical) if v.version == version), None)

@@ -75,12 +75,12 @@ def scenario_name(raw: str) -> str:
 class ScoreEntry(BaseModel):
     """One score to record; model/version/scenario come from generation_id when given."""
 
-    scenario: str | None = Field(default=None, description="e.g. professional-headshot")
-    quality: float | None = Field(default=None, ge=1, le=10, description="1-10: sharpness, anatomy, artefacts")
-    likeness: float | None = Field(default=None, ge=1, le=10, description="1-10: looks like the person")
+    scenario: str | None = None
+    quality: float | None = Field(default=None, ge=1, le=10)
+    likeness: float | None = Field(default=None, ge=1, le=10)
     notes: str = ""
     generation_id: str | None = None
-    model: str | None = Field(default=None, description="name@vN, if not the call's model")
+    model: str | None = Field(default=None, description="name@vN if not the call's")
 
 
 def record(

@@ -135,68 +135,28 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Quality matrix", read_only=False, idempotent=False, open_world=True))
     @dedented
     async def quality_matrix(
-        action: Annotated[
-            Action,
-            Field(
-                description="record (a score) | show (the matrix) | compare (two versions) | run_suite "
-                "(generate scenarios × seeds, paid) | suite_status (poll a suite) | likeness (automatic scores)."
-            ),
-        ],
+        action: Action,
         ctx: Context[Any],
-        model: Annotated[
-            str | None, Field(description="Model name, or name@v2 for one version (record, run_suite).")
-        ] = None,
-        scores: Annotated[
-            list[ScoreEntry] | None,
-            Field(description="record: one item per score, e.g. [{scenario, quality, likeness, notes}]."),
-        ] = None,
-        versions: Annotated[
-            list[int] | None,
-            Field(description="show: versions to include; compare: exactly two; run_suite: versions to test."),
-        ] = None,
-        make_default: Annotated[
-            bool, Field(description="compare: pin the winning version as the model's default.")
-        ] = False,
-        scenarios: Annotated[
-            list[str] | None,
-            Field(
-                description="run_suite: template names (default: professional-headshot, casual-outdoor, "
-                "youtube-thumbnail)."
-            ),
-        ] = None,
-        seeds: Annotated[
-            list[int] | None, Field(description="run_suite: seeds, one column each (default [1, 2]).")
-        ] = None,
-        include_baseline: Annotated[
-            bool, Field(description="run_suite: add a no-LoRA row per scenario (same prompt and seeds).")
-        ] = False,
-        dry_run: Annotated[
-            bool, Field(description="run_suite: only count the images and estimate the cost; nothing is generated.")
-        ] = False,
-        lora_scales: Annotated[
-            list[float] | None, Field(description="run_suite: extra rows at these LoRA scales, e.g. [0.7, 1.2].")
-        ] = None,
-        values: Annotated[
-            dict[str, str] | None,
-            Field(description="run_suite: template variable values, e.g. {'outfit': 'navy suit'}."),
-        ] = None,
-        suite_id: Annotated[str | None, Field(description="suite_status / likeness: the suite id.")] = None,
-        generation_ids: Annotated[list[str] | None, Field(description="likeness: generations to score.")] = None,
-        reference_photos: Annotated[
-            list[str] | None,
-            Field(description="likeness: photos of the person (default: the version's prepared training photos)."),
-        ] = None,
+        model: Annotated[str | None, Field(description="Model name, or name@v2 for one version")] = None,
+        scores: Annotated[list[ScoreEntry] | None, Field(description="record: one item per score")] = None,
+        versions: Annotated[list[int] | None, Field(description="compare: two; run_suite: to test")] = None,
+        make_default: Annotated[bool, Field(description="compare: pin the winner")] = False,
+        scenarios: Annotated[list[str] | None, Field(description="run_suite: template names")] = None,
+        seeds: Annotated[list[int] | None, Field(description="run_suite: one column each; default [1, 2]")] = None,
+        include_baseline: Annotated[bool, Field(description="run_suite: add no-LoRA rows")] = False,
+        dry_run: Annotated[bool, Field(description="run_suite: image count and cost only")] = False,
+        lora_scales: Annotated[list[float] | None, Field(description="run_suite: extra rows at these scales")] = None,
+        values: Annotated[dict[str, str] | None, Field(description="run_suite: template variables")] = None,
+        suite_id: str | None = None,
+        generation_ids: Annotated[list[str] | None, Field(description="likeness: generations to score")] = None,
+        reference_photos: Annotated[list[str] | None, Field(description="likeness: default training photos")] = None,
     ) -> Annotated[CallToolResult, MatrixResult]:
-        """Quality-testing matrix for personal models: which prompts and which version work best.
+        """Which prompts and which model version work best: scenario × version scores, 1-10.
 
-        After training: action=run_suite with model (versions=[1, 2] to compare versions, include_baseline for
-        a no-LoRA reference, lora_scales for strength variants; dry_run=true first for the image count and cost)
-        generates every scenario × seed and returns a labelled contact-sheet preview plus the PNG path; if time
-        runs out it returns suite_id: call action=suite_status until status is completed. Score what you see
-        with action=record, model=name@vN, scores=[{scenario, quality, likeness, notes}, ...] (1-10).
-        action=show prints the matrix; action=compare averages two versions per scenario and names the one to
-        keep (make_default=true pins it). action=likeness scores faces automatically against the training
-        photos when the optional 'likeness' extra is installed.
+        run_suite (dry_run=true first: count and cost) generates scenarios × seeds × versions and returns a
+        contact sheet, or suite_id for suite_status. record scores=[{scenario, quality, likeness, notes}];
+        show the matrix; compare two versions (make_default=true pins the winner); likeness scores faces
+        automatically (optional extra).
         """
         state = state_of(ctx)
         store = state.store

@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from server.catalog.trainers import TrainerProfile
 from server.costs import check_budget, record_cost
+from server.errors import DiskFull
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import Store, from_json, new_id, to_json, utc_now
@@ -552,8 +553,8 @@ async def _finalize(state: AppState, row: dict[str, Any]) -> None:
     try:
         deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, state.settings.download_deadline_seconds)
         download = await state.fal.download(url, dest, deadline_seconds=deadline)
-    except FalError as exc:
-        if exc.retryable:
+    except (FalError, DiskFull) as exc:
+        if isinstance(exc, FalError) and exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"
             _update(state, training_id, {"error": note, **_backoff(state, row, False)})
             return

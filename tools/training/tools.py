@@ -21,16 +21,12 @@ from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_es
 
 MAX_WAIT_SECONDS = 30.0
 
-START_TRAINING_DOC = """Start a LoRA training on fal for a prepared dataset and return at once with a training id.
+START_TRAINING_DOC = """Step 2: train a LoRA on fal from a prepared dataset; answers at once with a training id.
 
-Any fal trainer for a person's photos, by alias or endpoint id (model_type; default flux-lora): the request
-uses that trainer's own fields from fal's schema (zip, trigger, steps, learning rate, face options) and is
-checked against it. cost_report(catalog='trainers') ranks them by likeness options and price. Checks the trigger
-word, steps and learning rate (warnings are in the result), estimates the cost from fal's prices and refuses it
-over the budget. Use dry_run=true first to see the exact request and price. Calling again with the same dataset
-and parameters returns the existing run instead of paying twice (force=true overrides). Then poll with
-training_status(training_id); when it completes the model is registered as <model_name> v1, v2, ... with its
-LoRA file(s), to run on the trainer's paired inference endpoint.
+dry_run=true first: the exact request (from the trainer's fal schema), cost and advice, nothing paid. The same
+request again returns the existing run (force=true trains again). Then training_status(training_id,
+wait_seconds=30) until completed: the model is registered as <model_name> v1, v2... Which trainer:
+cost_report(catalog='trainers').
 """
 
 
@@ -67,41 +63,28 @@ def register(server: MCPServer) -> None:
     async def start_training(
         dataset: Annotated[
             str,
-            Field(description="Dataset id (or name) from prepare_dataset, a local .zip, or an https URL of a zip."),
+            Field(description="Dataset id or name from prepare_dataset, a local .zip or an https zip URL."),
         ],
-        model_name: Annotated[str, Field(description="Name to register the result under, e.g. sid-custom-model.")],
+        model_name: Annotated[str, Field(description="e.g. sid-custom-model")],
         ctx: Context[Any],
         trigger_word: Annotated[
             str | None,
-            Field(description="Unique made-up token for the person, e.g. SIDAI. Default: the dataset's trigger word."),
+            Field(description="Default: the dataset's."),
         ] = None,
         model_type: Annotated[
             str,
-            Field(
-                description="Trainer alias or fal endpoint id, e.g. flux-lora (default), flux-lora-portrait, "
-                "z-image-turbo-trainer-v2, qwen-image-2512-trainer-v2, wan-22-image-trainer."
-            ),
+            Field(description="Trainer alias or fal endpoint id; default flux-lora."),
         ] = DEFAULT_PRESET,
-        steps: Annotated[
-            int | None, Field(description="Training steps (always sent). Default: the trainer's schema default.")
-        ] = None,
-        num_epochs: Annotated[
-            int | None, Field(description="Accepted as another name for steps (fal counts steps).")
-        ] = None,
-        learning_rate: Annotated[
-            float | None, Field(description="For trainers whose schema has one; default: the schema's.")
-        ] = None,
-        style: Annotated[
-            bool, Field(description="Style training (an art style, not a person): no face masks/auto-captions.")
-        ] = False,
+        steps: Annotated[int | None, Field(description="Default: the trainer's.")] = None,
+        num_epochs: Annotated[int | None, Field(description="Another name for steps.")] = None,
+        learning_rate: Annotated[float | None, Field(description="Where the trainer has one.")] = None,
+        style: Annotated[bool, Field(description="An art style, not a person.")] = False,
         concepts: Annotated[
             list[str] | None,
-            Field(description="Multi-concept: extra trigger tokens that the zip's captions use for other concepts."),
+            Field(description="Extra trigger tokens the captions use."),
         ] = None,
-        dry_run: Annotated[bool, Field(description="Return the exact request and cost without sending it.")] = False,
-        force: Annotated[
-            bool, Field(description="Start a new paid run even if an identical one is running or done.")
-        ] = False,
+        dry_run: bool = False,
+        force: bool = False,
     ) -> StartTrainingResult:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
@@ -178,17 +161,13 @@ def register(server: MCPServer) -> None:
     @dedented
     async def training_status(
         ctx: Context[Any],
-        training_id: Annotated[str | None, Field(description="Training id from start_training.")] = None,
-        model_name: Annotated[str | None, Field(description="Or: the newest training of this model.")] = None,
-        wait_seconds: Annotated[
-            float, Field(ge=0, le=MAX_WAIT_SECONDS, description="Wait up to this long (≤ 30 s) for it to finish.")
-        ] = 0,
+        training_id: str | None = None,
+        model_name: Annotated[str | None, Field(description="Or the newest training of this model.")] = None,
+        wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = 0,
     ) -> TrainingStatusResult:
-        """Report a training's state: queue position, progress % and ETA (from fal's step N/M logs), last log
-        lines, and fal's error if it failed. When it has completed, the result is stored, the LoRA file is
-        downloaded and the model version registered (the background watcher does this too, even unasked).
-        With neither training_id nor model_name it lists recent trainings. wait_seconds (≤ 30) keeps polling
-        with progress notifications until the run finishes or the time is up.
+        """A training's state, progress and ETA (fal's error if it failed); no argument: recent trainings.
+
+        wait_seconds=30 covers half a minute with progress notifications. On completion the version is registered.
         """
         state = state_of(ctx)
         if training_id is None and model_name is None:
@@ -209,12 +188,10 @@ def register(server: MCPServer) -> None:
     @server.tool(**tool_meta("Cancel a training", read_only=False, destructive=True, idempotent=True, open_world=True))
     @dedented
     async def cancel_training(
-        training_id: Annotated[str, Field(description="Training id from start_training.")],
+        training_id: str,
         ctx: Context[Any],
     ) -> CancelTrainingResult:
-        """Ask fal to cancel a queued or running training and record the outcome. A run that fal already
-        finished cannot be cancelled: it is registered as a model version instead.
-        """
+        """Cancel a queued or running training (one fal already finished is registered instead)."""
         state = state_of(ctx)
         outcome, row = await jobs.cancel(state, training_id)
         run = jobs.to_run(state, row)

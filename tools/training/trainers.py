@@ -74,6 +74,9 @@ class TrainerGuide(BaseModel):
     why_default: str
     trainers: list[TrainerChoice] = Field(description="Trainers that fit a person's photos, best likeness first.")
     not_for_people: dict[str, str] = Field(description="Other fal trainers and why they do not fit a photo set.")
+    video_trainers: dict[str, str] = Field(
+        default_factory=dict, description="Trainers that learn a video LoRA of the person from the same photos."
+    )
     data: str = Field(description="How fresh the catalogue and prices are.")
 
 
@@ -151,7 +154,7 @@ async def image_estimate(catalog: Catalog, endpoint: str, cap: float) -> Estimat
 async def guide(catalog: Catalog, cap: float, steps: int | None = None) -> TrainerGuide:
     """Rank the trainers that fit a person: likeness options first, then the known price of the run."""
     profiles = fitting(catalog)
-    usable = [p for p in profiles if p.fits and p.status == "active"]
+    usable = [p for p in profiles if p.fits and p.status == "active" and p.makes == "image"]
     await catalog.prices(
         [p.endpoint for p in usable] + [p.inference_endpoints[0] for p in usable if p.inference_endpoints]
     )
@@ -185,6 +188,11 @@ async def guide(catalog: Catalog, cap: float, steps: int | None = None) -> Train
         why_default=WHY_DEFAULT,
         trainers=rows,
         not_for_people={p.alias: p.reason for p in profiles if not p.fits},
+        video_trainers={
+            p.alias: f"a video LoRA of the person, run with video(start=<model>) on {p.inference_endpoints[0]}"
+            for p in profiles
+            if p.fits and p.status == "active" and p.makes == "video" and p.inference_endpoints
+        },
         data=f"{catalog.snapshot_note}; prices refreshed from fal when a key and the network allow. "
         + (catalog.last_note or ""),
     )

@@ -24,6 +24,7 @@ from tools.library import prompt_store
 from tools.models import registry
 from tools.models.registry import ModelVersion
 from tools.video.choice import (
+    PREFERRED_IMAGE_TO_VIDEO,
     Candidate,
     CostEstimate,
     Price,
@@ -89,7 +90,7 @@ async def plan_video(
         model = registry.resolve(state.store, reference)
         base = state.catalog.get(model.base_endpoint)
         if base is not None and base.category == TEXT_TO_VIDEO:
-            return _text_to_video(
+            return await _text_to_video(
                 state, base, model, template, prompt, endpoint, duration_seconds, aspect_ratio, resolution, input_params
             )
         if base is not None and base.category == IMAGE_TO_VIDEO:
@@ -131,7 +132,7 @@ async def plan_video(
     body = video_body(facts, ask, image_url=PLACEHOLDER_URL, still_size=still_size)
     _check_schema(candidate, body)
     seconds = clip_seconds(facts, ask.duration_seconds)
-    price = catalog.cached_price(candidate.endpoint)
+    price = await catalog.price(candidate.endpoint)
     cost = estimate_cost(facts, seconds, Price(price.unit_price, price.unit) if price else None)
     warnings = [cost.note] if cost.basis == "assumed" else []
     return VideoPlan(
@@ -153,7 +154,7 @@ async def plan_video(
     )
 
 
-def _text_to_video(
+async def _text_to_video(
     state: AppState,
     entry: CatalogEntry,
     model: ModelVersion,
@@ -186,7 +187,7 @@ def _text_to_video(
     loras = [{"path": model.lora_url, "scale": model.lora_scale}]
     body = video_body(facts, ask, image_url=None, loras=loras)
     _check_schema(candidate, body)
-    price = state.catalog.cached_price(entry.endpoint_id)
+    price = await state.catalog.price(entry.endpoint_id)
     cost = estimate_cost(
         facts, clip_seconds(facts, ask.duration_seconds), Price(price.unit_price, price.unit) if price else None
     )
@@ -211,6 +212,7 @@ def _text_to_video(
 async def _endpoint(catalog: Catalog, endpoint: str | None) -> Candidate:
     if endpoint is None or not endpoint.strip():
         entries = [e for e in catalog.entries(kind="inference") if e.category == IMAGE_TO_VIDEO and e.input_schema]
+        await catalog.prices(list(PREFERRED_IMAGE_TO_VIDEO))  # fal's live prices, when a key and the network allow
         prices = {
             entry.endpoint_id: Price(price.unit_price, price.unit)
             for entry in entries

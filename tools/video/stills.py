@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from server.errors import InvalidInput
+from server.images import open_image
 
-STILL_FORMATS = ["JPEG", "PNG", "WEBP"]  # what fal's video endpoints take as a start image
+STILL_FORMATS = ("JPEG", "PNG", "WEBP")  # what fal's video endpoints take as a start image
 STILL_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 EXIF_ORIENTATION = 0x0112
 ROTATED = (5, 6, 7, 8)
@@ -23,7 +24,7 @@ class Still:
 
 def local_still(raw: str) -> Still:
     """Measure a local image without changing it; refuses what is not a JPEG, PNG or WebP file."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = Path(raw).expanduser()
     if not path.is_absolute():
@@ -33,7 +34,7 @@ def local_still(raw: str) -> Still:
     if path.suffix.lower() not in STILL_SUFFIXES:
         raise InvalidInput(f"image {path.name!r} is not a .jpg, .png or .webp file: convert it to JPEG first")
     try:
-        with Image.open(path, formats=STILL_FORMATS) as image:
+        with open_image(path, STILL_FORMATS) as image:
             width, height = image.size
             if image.getexif().get(EXIF_ORIENTATION) in ROTATED:  # shown turned by a quarter: sides swap
                 width, height = height, width
