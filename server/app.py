@@ -20,6 +20,7 @@ from server.watcher import Watcher
 from tools import resources
 from tools.costs import tools as costs_tools
 from tools.dataset import tools as dataset_tools
+from tools.dataset.staging import remove_stale
 from tools.generation import tools as generation_tools
 from tools.generation.plan import poll_generations
 from tools.library import tools as library_tools
@@ -79,6 +80,8 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             async with anyio.create_task_group() as background:
                 background.start_soon(watcher.run, state)
                 background.start_soon(anyio.to_thread.run_sync, catalog.warm)
+                # Staging folders left by a killed process; a live run's, in another process, is kept.
+                background.start_soon(anyio.to_thread.run_sync, remove_stale, active.datasets_dir)
                 state.runs.bind(background)
                 try:
                     yield state

@@ -50,6 +50,7 @@ def format_table(headers: list[str], rows: list[list[str]], max_width: int = 60)
 def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from mcp.server.mcpserver.exceptions import ToolError
 
+    from server.errors import UserError
     from tools.dataset.analyse import Options
     from tools.dataset.prepare import run_prepare
 
@@ -63,6 +64,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         subject=args.subject,
         resolution=args.resolution,
         same_person_check=args.same_person,
+        exclude=tuple(args.exclude),
         text_check=args.text_check,
     )
     bar = ProgressBar()
@@ -79,7 +81,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
             check_trigger=bool(trigger),
             on_stage=bar.stage,
         )
-    except ToolError as exc:
+    except (ToolError, UserError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -103,7 +105,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
                 row.value,
                 str(row.count),
                 f"{row.actual_pct:.0f}%",
-                "varied" if row.recommended_pct is None else f"{row.recommended_pct:.0f}%",
+                "present" if row.recommended_pct is None else f"{row.recommended_pct:.0f}%",
             ]
             for row in table.rows
         ]

@@ -59,7 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--subject", default="person", help="Class word for captions (man, woman, person).")
     check.add_argument("--resolution", type=int, choices=(512, 768, 1024), default=1024, help="Target side in px.")
     check.add_argument(
-        "--same-person", action="store_true", help="Flag photos of someone else (needs the likeness extra)."
+        "--no-same-person",
+        dest="same_person",
+        action="store_false",
+        help="Do not reject photos of someone other than the person most photos show (on by default).",
+    )
+    check.add_argument(
+        "--exclude", action="append", default=[], metavar="PHOTO", help="Leave this photo out (repeatable)."
     )
     check.add_argument("--sheet", default=None, help="Contact sheet PNG path (default ./<folder>-check.png).")
     check.add_argument("--json", action="store_true", help="Print the full result as JSON instead of a table.")

@@ -385,6 +385,27 @@ class FalGateway:
         )
         return url, True
 
+    async def file_alive(self, url: str) -> bool | None:
+        """Whether a file in fal storage is still there (fal keeps uploads about 7 days): a HEAD, no key sent.
+
+        True: it answers; False: gone (403/404/410); None: cannot tell (network error, another status, or not a
+        fal storage URL), so the caller keeps what it has rather than uploading again on a hiccup.
+        """
+        if not is_fal_media(url, self._settings.fal_base_url):
+            return None
+        try:
+            with anyio.fail_after(15):
+                response = await self.http.head(url)
+        except (httpx.HTTPError, TimeoutError):
+            return None
+        if response.status_code in (403, 404, 410):
+            return False
+        return True if response.status_code < 400 else None
+
+    def forget_upload(self, store: Store, url: str) -> None:
+        """Drop a dead URL from the upload cache, so the same bytes are uploaded again instead of reused."""
+        store.execute("DELETE FROM uploads WHERE url = ?", (url,))
+
     async def download(
         self,
         url: str,

@@ -66,6 +66,7 @@ def contact_sheet(
     cell_side: int = 192,
     title: str | None = None,
     row_labels: Sequence[str] | None = None,
+    label_lines: int = 2,
 ) -> tuple[int, int]:
     """Write a labelled grid PNG to `dest`; returns (columns, rows)."""
     import math
@@ -75,7 +76,7 @@ def contact_sheet(
     count = max(len(cells), 1)
     columns = columns or min(count, max(1, math.ceil(math.sqrt(count))))
     rows = math.ceil(count / columns)
-    label_h = 28
+    label_h = 4 + 12 * label_lines
     pad = 6
     left = 0
     font = ImageFont.load_default()
@@ -106,7 +107,7 @@ def contact_sheet(
                 draw.text((x + 8, y + cell_side // 2), "unreadable", fill=(150, 0, 0), font=font)
         else:
             draw.text((x + 8, y + cell_side // 2), "no image", fill=(120, 120, 120), font=font)
-        for line_no, line in enumerate(_wrap(cell.label, font, cell_side)[:2]):
+        for line_no, line in enumerate(_wrap(cell.label, font, cell_side)[:label_lines]):
             draw.text((x, y + cell_side + 3 + line_no * 12), line, fill=(30, 30, 30), font=font)
     if row_labels:
         for row, label in enumerate(row_labels[:rows]):

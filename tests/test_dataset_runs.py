@@ -59,7 +59,7 @@ async def test_a_slow_upload_answers_running_and_dataset_status_delivers_the_res
     result = done.structured_content
     assert result is not None
     assert result["status"] == "uploaded" and result["uploaded_now"] and result["run_id"] == run_id
-    assert result["dataset_id"].startswith("ds_") and result["image_count"] == 7 and result["report"]["kept"] == 7
+    assert result["dataset_id"].startswith("ds_") and result["image_count"] == 5 and result["report"]["kept"] == 5
     assert any(block.type == "image" for block in done.content)  # the contact-sheet preview
     assert fake_fal.count("POST", UPLOADS) == 1
     assert any(message and message.startswith("uploading the zip") for _, message in progress)

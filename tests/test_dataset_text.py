@@ -108,7 +108,9 @@ def _text_check(row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _args(folder: Path, **extra: Any) -> dict[str, Any]:
-    return {"folder": str(folder), "trigger_word": "SIDAI", "resolution": 512, "dry_run": True, **extra}
+    # The folder mixes people on purpose (text is the point here): the same-person check is off.
+    base = {"folder": str(folder), "trigger_word": "SIDAI", "resolution": 512, "dry_run": True}
+    return {**base, "same_person_check": False, **extra}
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from mcp import Client
+from PIL import Image, ImageOps
 
 from server.config import Settings
 from tests.conftest import TEST_KEY
@@ -32,17 +33,22 @@ async def test_photo_folder_to_generated_headshot(
     caplog.set_level(logging.DEBUG)
     photos = real_photos()
     folder = tmp_path / "jane"
-    for sub, names in {"professional": ["obama.jpg", "obama3.jpg"], "casual": ["obama2.jpg", "astronaut.png"]}.items():
+    for sub, names in {"professional": ["obama.jpg", "obama3.jpg"], "casual": ["obama2.jpg"]}.items():
         (folder / sub).mkdir(parents=True)
         for name in names:
             shutil.copy(photos[name], folder / sub / name)
-    shutil.copy(photos["biden.jpg"], folder / "biden.jpg")
+    # Packages ship only three distinct photos of one person: a fourth is a generated variation (mirrored crop).
+    obama3 = ImageOps.mirror(Image.open(photos["obama3.jpg"]).convert("RGB"))
+    obama3.crop((200, 100, 1300, 1300)).save(folder / "casual" / "obama3_crop.jpg", quality=92)
+    shutil.copy(photos["biden.jpg"], folder / "biden.jpg")  # someone else: left out by default
     before = {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
     results: list[Any] = []
 
     prepared = await call_ok(client, "prepare_dataset", {"folder": str(folder), "trigger_word": "SIDAI"})
     results.append(prepared)
     assert prepared["fal_url"] and prepared["uploaded_now"] is True
+    biden = next(row for row in prepared["images"] if row["file"] == "biden.jpg")
+    assert not biden["kept"] and "differs from the person in 4 other photos" in biden["reasons"][0]
     assert {p: p.stat().st_mtime_ns for p in folder.rglob("*")} == before, "originals must not change"
 
     started = await call_ok(

@@ -48,8 +48,8 @@ class AgentServer(MCPServer):
 
     A tool returning a pydantic model (or `Annotated[CallToolResult, Model]`) is registered unstructured and
     wrapped so a returned model becomes a structured result; its output schema is the model's top level, read
-    from its fields. This skips the SDK's full output-schema generation per tool, most of the cost of
-    registering a tool, which only to be cut down again before publishing.
+    from its fields. This skips the SDK's full output-schema generation per tool: most of the cost of
+    registering a tool, and a schema the listing would cut down anyway.
     """
 
     def __init__(self, *args: Any, collections: Sequence[ListedCollection] = (), **kwargs: Any) -> None:

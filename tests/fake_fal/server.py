@@ -607,6 +607,15 @@ def _make_handler(fake: FakeFal) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             self.route("GET")
 
+        def do_HEAD(self) -> None:  # whether a stored file is still there; fal keeps uploads ~7 days
+            path = urlparse(self.path).path
+            with fake.lock:
+                stored = fake.files.get(unquote(path)) or fake.files.get(path)
+                fake.requests.append(Recorded("HEAD", path, {}, dict(self.headers), None, 0))
+            self.send_response(200 if stored is not None and path.startswith("/files/") else 404)
+            self.send_header("Content-Length", str(len(stored[0]) if stored else 0))
+            self.end_headers()
+
         def do_POST(self) -> None:
             self.route("POST")
 

@@ -35,6 +35,7 @@ from tools.dataset.crop import CropError, crop_side_px, encode, plan_crop, rende
 from tools.dataset.decode import DecodeError, decode
 from tools.dataset.duplicates import ORB_SIDE, OrbFeatures, mark_duplicates, orb_features, phashes
 from tools.dataset.faces import detect_faces
+from tools.dataset.identity import descriptor
 from tools.dataset.scan import Candidate, Scan
 
 ANALYSIS_SIDE = 1024
@@ -53,8 +54,9 @@ class Options:
     caption_template: str = "photo of {trigger} {subject}{details}"
     crop: str = "face"
     include_warnings: bool = True
-    same_person_check: bool = False
+    same_person_check: bool = True  # tools/dataset/identity.py
     text_check: bool = False  # optional OCR (tools/dataset/text.py)
+    exclude: tuple[str, ...] = ()  # photos (paths relative to the folder) left out on request
 
 
 @dataclass
@@ -68,6 +70,7 @@ class ImageResult:
     file_format: str | None = None
     hashes: tuple[Any, Any] | None = None  # pHash of the image and of its mirror
     features: OrbFeatures | None = None  # ORB keypoints for the duplicate pass, dropped after it
+    descriptor: Any = None  # unit face descriptor for the same-person pass, dropped after it
     prepared: Path | None = None  # staged training image
     thumbnail: bytes | None = None  # JPEG, ≤ THUMBNAIL_SIDE, of the upright photo
     prepared_thumbnail: bytes | None = None  # JPEG, THUMBNAIL_SIDE square, of the staged training image
@@ -194,7 +197,11 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
 
         result.checks.append(check_text(rgb))
 
-    if staging is None or not result.kept(options.include_warnings):
+    if options.same_person_check and faces.subject is not None and result.verdict != "reject":
+        result.descriptor = descriptor(rgb, faces.subject)
+
+    # The framing is planned in a dry run too: whether a crop to one person is possible is part of the verdict.
+    if not result.kept(options.include_warnings):
         return result
     try:
         plan = plan_crop(
@@ -209,6 +216,8 @@ def analyse_one(cand: Candidate, options: Options, staging: Path | None) -> Imag
         result.checks.append(Check("crop", None, "reject", str(exc)))
         return result
     result.crop_note = plan.note
+    if staging is None:
+        return result
     source = pixels
     if decoded.scale > 1 and crop_side_px(plan, (width, height)) < options.resolution:
         source = decode(cand.path, 1 << 30).pixels  # this crop needs the full-resolution pixels

@@ -64,7 +64,7 @@ class PreparedDataset(BaseModel):
     fal_url: str | None = None
     uploaded_now: bool = False
     ignored_files: list[str] = Field(default_factory=list, description="Non-image files that were skipped.")
-    options: dict[str, str | int | bool] = Field(default_factory=dict)
+    options: dict[str, str | int | bool | list[str]] = Field(default_factory=dict)
 
 
 class DatasetSummary(BaseModel):
@@ -83,7 +83,7 @@ class DatasetDetail(BaseModel):
     summary: DatasetSummary
     report: DatasetReport
     paths: DatasetPaths
-    options: dict[str, str | int | bool]
+    options: dict[str, str | int | bool | list[str]]
     images: list[ImageRow]
     images_note: str | None = Field(
         default=None, description="Set when a big folder's rows were shortened to keep the result small."

@@ -8,6 +8,7 @@ thread: every prepare_dataset run has a fresh thread pool, and creating one of t
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -40,21 +41,22 @@ class MemoryBudget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._used = 0
-        self._next_ticket = 0
-        self._serving = 0
+        self._waiting: deque[object] = deque()
         self._changed = threading.Condition()
 
     @contextmanager
     def hold(self, amount: int) -> Iterator[None]:
+        turn = object()
         with self._changed:
-            ticket = self._next_ticket
-            self._next_ticket += 1
-            self._changed.wait_for(
-                lambda: self._serving == ticket and (self._used == 0 or self._used + amount <= self.limit)
-            )
-            self._serving += 1
+            self._waiting.append(turn)
+            try:
+                self._changed.wait_for(
+                    lambda: self._waiting[0] is turn and (self._used == 0 or self._used + amount <= self.limit)
+                )
+            finally:  # granted or given up: the next in line may go
+                self._waiting.remove(turn)
+                self._changed.notify_all()
             self._used += amount
-            self._changed.notify_all()
         try:
             yield
         finally:

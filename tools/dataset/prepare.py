@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from server.config import Settings
 from server.storage import Store, new_id, to_json
 from tools.common import slugify
+from tools.dataset import identity
 from tools.dataset import store as rows
 from tools.dataset.analyse import (
     THUMBNAIL_SIDE,
@@ -31,7 +32,7 @@ from tools.dataset.analyse import (
     analyse_folder,
 )
 from tools.dataset.caption import validate_template
-from tools.dataset.identity import check_same_person
+from tools.dataset.exclude import exclude_files
 from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
 from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
@@ -98,11 +99,27 @@ def write_sheet(
         unreadable = any(c.name == "readable" for c in r.checks)  # never reopen a bomb or a broken file
         image = prepared_dir / name if name and prepared_dir else None if unreadable else by_rel[r.rel]
         thumbnail = r.prepared_thumbnail if name and prepared_dir else r.thumbnail  # made during the analysis
-        first = r.reasons[0] if r.reasons else ""
-        label = f"{r.verdict.upper()} {r.rel} {first}"
+        label = f"{r.verdict.upper()} {r.rel}: {deciding_reason(r)}"
         cells.append(SheetCell(image=image, label=label, verdict=r.verdict, thumbnail=thumbnail))
     kept = len(names) if prepared_dir else sum(1 for r in results if r.verdict != "reject")
-    contact_sheet(cells, dest, cell_side=THUMBNAIL_SIDE, title=f"{kept} of {len(results)} photos usable")
+    title = f"{kept} of {len(results)} photos usable"
+    # Three label lines: the verdict and file, then the deciding reason (e.g. which photo a duplicate matches).
+    contact_sheet(cells, dest, cell_side=THUMBNAIL_SIDE, title=title, label_lines=3)
+
+
+def deciding_reason(result: ImageResult) -> str:
+    """The reason that decided a photo's verdict, short enough for a contact-sheet label (the table has it all)."""
+    bad = sorted((c for c in result.checks if c.verdict != "ok"), key=lambda c: c.verdict != "reject")
+    if not bad:
+        return result.crop_note or "ok"
+    check = bad[0]
+    if check.name == "duplicate":  # "near-duplicate of <file> (how)": the file it matches is the point
+        return check.reason.split(" (", 1)[0]
+    if check.name == "same_person":
+        if check.value is None:
+            return "no clear majority person"
+        return f"someone else (face distance {check.value:.2f})"
+    return check.reason
 
 
 def sheet_preview(sheet: Path, budget: int = 220_000) -> bytes:  # ~290 KB as base64: see result_size
@@ -130,20 +147,20 @@ def _rejection_summary(results: list[ImageResult]) -> str:
     return "\n".join(lines)
 
 
-NO_IDENTITY_CHECK = (
-    "Same-person check not run: pass same_person_check=true (needs the likeness extra: "
-    "pip install 'fal-video-mcp[likeness]') to catch photos of someone else."
-)
-
-
-def _same_person(scan: Scan, results: list[ImageResult]) -> str:
+def same_person_pass(results: list[ImageResult], options: Options) -> str:
     """Add a same_person check to every photo still in the running; returns the method note."""
-    paths = {c.rel: c.path for c in scan.candidates}
-    checks, note = check_same_person([(r.rel, paths[r.rel]) for r in results if r.verdict != "reject"])
+    if not options.same_person_check:
+        return identity.method(False)
+    if not identity.available():
+        return identity.unavailable_note()
+    vectors = {r.rel: r.descriptor for r in results if r.descriptor is not None and r.verdict != "reject"}
+    profiles = [r.rel for r in results if r.estimates.angle == "profile"]
+    outcome = identity.check_same_person(vectors, profiles)
     for result in results:
-        if result.rel in checks:
-            result.checks.append(checks[result.rel])
-    return note
+        result.descriptor = None
+        if result.rel in outcome.checks:
+            result.checks.append(outcome.checks[result.rel])
+    return outcome.note
 
 
 def run_prepare(
@@ -167,7 +184,7 @@ def run_prepare(
     A callback that raises stops the run before anything is written to the data dir or the store.
     """
     trigger_warnings = validate(options, check_trigger)
-    scan = scan or scan_folder(folder)
+    scan = exclude_files(scan or scan_folder(folder), options.exclude)
     dataset_name = dataset_name_for(name, scan)
     fingerprint = source_fingerprint(scan, options)
     if not dry_run:
@@ -184,11 +201,11 @@ def run_prepare(
             remove_stale(settings.datasets_dir)  # left by killed processes; a live run's folder is locked, kept
             staging = cleanup.enter_context(Staging(base))
         results = analyse_folder(scan, options, staging, on_progress, on_stage=on_stage)
-        if options.same_person_check and on_stage is not None:
-            on_stage("comparing faces for the same-person check")
-        identity_note = _same_person(scan, results) if options.same_person_check else NO_IDENTITY_CHECK
+        identity_note = same_person_pass(results, options)
         report = build_report(results, options.include_warnings, options.text_check)
         report.method_notes.append(identity_note)
+        if not (options.same_person_check and identity.available()):  # say so where it is read, not only in notes
+            report.advice.append(identity_note)
         kept = [r for r in results if r.kept(options.include_warnings)]
         common = {
             "name": dataset_name,

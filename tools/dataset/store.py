@@ -39,6 +39,11 @@ def mark_uploaded(store: Store, dataset_id: str, url: str, report: dict[str, Any
     store.update("datasets", "id", dataset_id, {"fal_url": url, "status": "uploaded", "report_json": to_json(report)})
 
 
+def mark_expired(store: Store, dataset_id: str) -> None:
+    """The upload is gone from fal storage: back to prepared, no URL (the report keeps its history)."""
+    store.update("datasets", "id", dataset_id, {"fal_url": None, "status": "prepared"})
+
+
 def get(store: Store, dataset_id: str) -> dict[str, Any] | None:
     return store.query_one("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
 

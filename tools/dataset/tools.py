@@ -19,6 +19,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.disk import disk_full, is_out_of_room
+from server.errors import UserError
 from server.runs import Run
 from server.storage import from_json
 from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
@@ -26,6 +27,7 @@ from tools.dataset import store as rows
 from tools.dataset.caption import DEFAULT_TEMPLATE, PLACEHOLDERS
 from tools.dataset.models import DatasetDetail, DatasetList, DatasetPaths, DatasetSummary, PreparedDataset
 from tools.dataset.result_size import fit_rows, trim_note
+from tools.dataset.upload import live_upload
 
 if TYPE_CHECKING:
     from tools.dataset.analyse import Options
@@ -67,18 +69,23 @@ def register(server: MCPServer) -> None:
         dry_run: Annotated[bool, Field(description="Check and report only; write nothing.")] = False,
         upload: Annotated[bool, Field(description="Upload the zip to fal (needs FAL_KEY).")] = True,
         same_person_check: Annotated[
-            bool, Field(description="Reject photos of someone else (optional likeness extra).")
-        ] = False,
+            bool, Field(description="Reject photos of someone other than the person most photos show.")
+        ] = True,
+        exclude: Annotated[
+            list[str] | None, Field(description="Photos to leave out, by their path in the per-photo table.")
+        ] = None,
         wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = MAX_WAIT_SECONDS,
     ) -> Annotated[CallToolResult, PreparedDataset]:
         """Step 1: check a folder of photos of one person and make a LoRA training set (before start_training).
 
-        Each photo gets ok/warn/reject with reasons (blur, exposure, one clear face, duplicates...); the report
-        advises on the mix of angles and lighting: show it to the user. Accepted photos are face-cropped,
-        captioned, zipped and uploaded once. Returns dataset_id and a contact sheet. Try dry_run=true first.
+        Each photo gets ok/warn/reject with reasons (blur, exposure, one clear face, someone else, sunglasses,
+        duplicates...; a dry run gives the same); the report advises on the guide's mix: show it to the user.
+        Accepted photos are face-cropped, captioned, zipped and uploaded once. Returns dataset_id and a contact
+        sheet. Try dry_run=true first.
         If still working after wait_seconds: status 'running' + run_id for dataset_status.
         """
         from tools.dataset.analyse import Options
+        from tools.dataset.exclude import exclude_files
         from tools.dataset.prepare import dataset_name_for, validate
         from tools.dataset.scan import scan_folder
 
@@ -93,21 +100,17 @@ def register(server: MCPServer) -> None:
             include_warnings=include_warnings,
             same_person_check=same_person_check,
             text_check=text_check,
+            exclude=tuple(exclude or ()),
         )
-        if same_person_check:
-            from tools.quality import likeness
-
-            if not await anyio.to_thread.run_sync(likeness.available):  # loads the models once (~2 s)
-                raise ToolError(
-                    "same_person_check needs the optional 'likeness' extra (dlib face descriptors): run "
-                    "pip install 'fal-video-mcp[likeness]' in the server's environment and restart it, or call "
-                    "again without same_person_check."
-                )
         if upload and not dry_run:
             await fal_call(_require_key(state))
         # Bad arguments and unusable folders fail here, at once; only the long work becomes a run.
         await anyio.to_thread.run_sync(validate, options)
         scan = await anyio.to_thread.run_sync(scan_folder, folder)
+        try:
+            exclude_files(scan, options.exclude)  # names not in the folder fail now, not in the run
+        except UserError as exc:
+            raise ToolError(exc.message) from exc
         request = PrepareRequest(folder, name, dataset_name_for(name, scan), options, dry_run=dry_run, upload=upload)
         # A finished dry run is answered again as it was (its key covers the folder's listing); a finished
         # prepare is not: run again, it finds its stored version at once and says it reused it.
@@ -144,7 +147,9 @@ def register(server: MCPServer) -> None:
         dataset_id: Annotated[str | None, Field(description="Show this one in full.")] = None,
     ) -> DatasetList:
         """Prepared datasets, newest first; with dataset_id one in full (report, images, paths, versions)."""
-        store = state_of(ctx).store
+        state = state_of(ctx)
+        store = state.store
+        await _drop_dead_uploads(state, rows.summaries(store)[:LIVENESS_CHECKS])
         if dataset_id is None:
             return DatasetList(datasets=[DatasetSummary(**row) for row in rows.summaries(store)])
         row = rows.get(store, dataset_id.strip())
@@ -167,6 +172,25 @@ def register(server: MCPServer) -> None:
             versions=versions,
         )
         return DatasetList(datasets=versions, detail=detail)
+
+
+LIVENESS_CHECKS = 20  # newest datasets whose upload list_datasets checks (one HEAD each, concurrently)
+
+
+async def _drop_dead_uploads(state: Any, summaries: list[dict[str, Any]]) -> None:
+    """Mark the uploads fal no longer has as expired, so no listing shows a dead upload as uploaded."""
+    uploaded = [row for row in summaries if row["status"] == "uploaded" and row["fal_url"]]
+    if not uploaded:
+        return
+
+    async def check(summary: dict[str, Any]) -> None:
+        row = rows.get(state.store, summary["dataset_id"])
+        if row is not None:
+            await live_upload(state.fal, state.store, row, reupload=False)
+
+    async with anyio.create_task_group() as group:
+        for summary in uploaded:
+            group.start_soon(check, summary)
 
 
 async def _require_key(state: Any) -> None:
@@ -205,7 +229,7 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
     if lock.locked():
         run.report(0.0, f"waiting for another run of dataset {request.dataset_name!r} to finish")
     async with lock:
-        run.report(0.0, f"checking {len(scan.candidates)} photos")
+        run.report(0.0, f"checking {len(scan.candidates) - len(request.options.exclude)} photos")
         result, preview = await anyio.to_thread.run_sync(
             lambda: run_prepare(
                 state.settings,
@@ -219,6 +243,12 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
                 on_stage=on_stage,
             )
         )
+        if request.upload and not request.dry_run and result.status == "uploaded" and result.dataset_id:
+            # A version uploaded earlier: its file may have expired from fal storage since (kept ~7 days).
+            run.report(UPLOAD_PERCENT, "checking the earlier upload is still in fal storage")
+            row = rows.get(state.store, result.dataset_id)
+            assert row is not None
+            result.fal_url, result.uploaded_now = await fal_call(live_upload(state.fal, state.store, row))
         if request.upload and not request.dry_run and result.status != "uploaded":
             assert result.dataset_id is not None and result.paths.zip is not None
             zip_mb = Path(result.paths.zip).stat().st_size / 1e6
@@ -254,6 +284,8 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
         if run.error is not None:
             if isinstance(run.error, ToolError):
                 raise ToolError(str(run.error))
+            if isinstance(run.error, UserError):
+                raise ToolError(run.error.message)
             if is_out_of_room(run.error):
                 assert isinstance(run.error, OSError)
                 failed = Path(run.error.filename).parent if run.error.filename else state.settings.datasets_dir

@@ -17,7 +17,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from prompts.loader import Template
-from server.catalog.pricing import estimate_inference
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.common import ProgressFn
@@ -112,7 +111,6 @@ async def start(
                         "scenario": template.name,
                         "model_version": None if variant == "baseline" else version,
                         "endpoint": f"{name}@v{version}",
-                        "version": version,
                         "variant": variant,
                         "lora_scale": scale,
                         "seed": seed,
@@ -130,7 +128,7 @@ async def start(
     if unused:
         warnings.append(f"values {unused} match no variable of the chosen scenarios and were ignored.")
     if dry_run:
-        return _dry_run(state, name, plan, version_rows, len(seeds), warnings), []
+        return await _dry_run(state, name, plan, len(seeds), warnings), []
 
     suite_id = new_id("suite")
     options = {
@@ -169,29 +167,27 @@ async def start(
     return report, previews
 
 
-def _dry_run(
-    state: AppState,
-    model_name: str,
-    plan: list[dict[str, Any]],
-    version_rows: dict[int, Any],
-    columns: int,
-    warnings: list[str],
+async def _dry_run(
+    state: AppState, model_name: str, plan: list[dict[str, Any]], columns: int, warnings: list[str]
 ) -> SuiteReport:
-    """What run_suite would generate and cost, checked against the caps; nothing is stored or sent."""
+    """What run_suite would generate and cost (each image planned as the real run plans it: input checked
+    against fal's schema, priced), checked against the caps; nothing is stored, uploaded or sent."""
     from server.costs import check_budget
+    from tools.generation.plan import plan_generation
 
-    total, unknown = 0.0, False
+    total = 0.0
     for cell in plan:
-        endpoint = version_rows[cell["version"]].base_endpoint
-        price = state.catalog.cached_price(endpoint)
-        cost = estimate_inference(
-            price, cell["input"], state.catalog.get(endpoint), state.settings.max_cost_per_call_usd
+        planned = await plan_generation(
+            state,
+            endpoint=cell["endpoint"],
+            input_params=cell["input"],
+            category_hint="image",
+            scenario=cell["scenario"],
+            lora_scale=cell["lora_scale"],
+            use_lora=cell["variant"] != "baseline",
         )
-        total, unknown = total + cost.usd, unknown or not cost.known
-    if unknown:
-        warnings.append(
-            "Some prices are unknown to fal's pricing data: each such image is counted at the per-call cap."
-        )
+        total += planned.estimate
+        warnings += [w for w in planned.warnings if w.startswith("Cost:") and w not in warnings]
     try:
         check_budget(state.settings, state.store, total, f"This test suite ({len(plan)} images)")
     except ToolError as exc:

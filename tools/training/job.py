@@ -21,10 +21,11 @@ from pydantic import BaseModel, Field
 
 from server.catalog.trainers import TrainerProfile
 from server.costs import check_budget, record_cost
-from server.errors import DiskFull
+from server.errors import DiskFull, UserError
 from server.fal_gateway import FalError, JobStatus
 from server.state import AppState
 from server.storage import Store, from_json, new_id, to_json, utc_now
+from tools.dataset.upload import live_upload
 from tools.models import registry
 from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
@@ -198,15 +199,13 @@ async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, Zip
     facts = None
     if zip_path is not None and zip_path.is_file():
         facts = await anyio.to_thread.run_sync(inspect_zip, zip_path)
-    url = row.get("fal_url")
-    if not url:
-        if zip_path is None or not zip_path.is_file():
-            raise ToolError(
-                f"Dataset {row['id']} has no uploaded zip and its local zip is missing ({zip_path}). Run "
-                "prepare_dataset on the photo folder again."
-            )
-        url, _ = await _upload(state, zip_path)
-        state.store.update("datasets", "id", row["id"], {"fal_url": url, "status": "uploaded"})
+    try:  # a stored fal URL may have expired (fal keeps files ~7 days): checked, re-uploaded when gone
+        url, _ = await live_upload(state.fal, state.store, row)
+    except UserError as exc:
+        raise ToolError(exc.message) from exc
+    except FalError as exc:
+        raise ToolError(exc.message) from exc
+    assert url is not None
     source = DatasetSource(
         url=url,
         dataset_id=row["id"],
@@ -215,6 +214,23 @@ async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, Zip
         zip_path=zip_path,
     )
     return source, facts
+
+
+async def _renew_dataset(state: AppState, row: dict[str, Any]) -> str:
+    """After fal could not use a training's data: if the dataset's upload expired, upload it again (once: a live
+    file is left alone) and say so, so that calling start_training again can work. Nothing is resubmitted."""
+    dataset = state.store.query_one("SELECT * FROM datasets WHERE id = ?", (row["dataset_id"],))
+    if dataset is None or not dataset.get("fal_url"):
+        return ""
+    try:
+        url, now = await live_upload(state.fal, state.store, dataset)
+    except (UserError, FalError) as exc:
+        return f" The dataset's upload is gone and could not be renewed: {exc}"
+    if not now:
+        return ""
+    return (
+        f" The dataset's upload had expired from fal storage; it was uploaded again ({url}): call start_training again."
+    )
 
 
 async def _upload(state: AppState, path: Path) -> tuple[str, bool]:
@@ -402,13 +418,14 @@ async def _apply_status(state: AppState, row: dict[str, Any], status: JobStatus)
     # COMPLETED: fal reports failure (and cancellation) as COMPLETED with an error
     if status.error:
         was_cancel = cancelled or status.error_type == "request_cancelled"
+        note = await _renew_dataset(state, row) if status.error_type == "training_data_error" else ""
         _update(
             state,
             training_id,
             {
                 **changes,
                 "status": "cancelled" if was_cancel else "failed",
-                "error": f"fal: {status.error}" + (f" ({status.error_type})" if status.error_type else ""),
+                "error": f"fal: {status.error}" + (f" ({status.error_type})" if status.error_type else "") + note,
                 "completed_at": utc_now(),
                 "eta_seconds": None,
                 "next_poll_at": None,
