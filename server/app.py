@@ -71,13 +71,13 @@ Long work never blocks: tools return an id to poll.
 """
 
 
-# Hosts send initialize and tools/list within about a second of spawning the server; warming the catalogue in a
-# thread meanwhile would hold the GIL against them (~0.25 s of a cold start on 2 cores).
+# Warming the catalogue in a thread during the host's initialize and tools/list would hold the GIL against them
+# (~0.25 s of a cold start on 2 cores), so it waits for the first listing or call (or this long).
 CATALOG_WARM_DELAY_S = 2.0
 
 
-async def _warm_after_handshake(catalog: Catalog) -> None:
-    await anyio.sleep(CATALOG_WARM_DELAY_S)
+async def _warm_after_handshake(server: AgentServer, catalog: Catalog) -> None:
+    await server.handshake_done(CATALOG_WARM_DELAY_S)
     await anyio.to_thread.run_sync(catalog.warm)
 
 
@@ -85,7 +85,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
     """Build a server. Settings default to the environment; tests pass their own."""
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
+    async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:  # runs once `server` below exists
         active = settings or Settings.from_env()
         active.ensure_dirs()
         store = Store(active.db_path)
@@ -100,7 +100,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             async with anyio.create_task_group() as background:
                 jobs.bind(background, watcher.wake, state)
                 background.start_soon(watcher.run, state)
-                background.start_soon(_warm_after_handshake, catalog)
+                background.start_soon(_warm_after_handshake, server, catalog)
                 # Staging folders left by a killed process; a live run's, in another process, is kept.
                 background.start_soon(anyio.to_thread.run_sync, remove_stale, active.datasets_dir)
                 state.runs.bind(background)
