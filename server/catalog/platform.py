@@ -16,7 +16,8 @@ from server.config import Settings
 Params = list[tuple[str, str | int | float | bool | None]]
 
 PLATFORM_BASE = "https://api.fal.ai/v1"
-TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)  # a full refresh reads pages of schemas
+ON_USE_TIMEOUT = httpx.Timeout(6.0, connect=3.0)  # reads inside a tool call: short, older data is the fallback
 PAGE_LIMIT = 50
 MAX_PAGES = 40  # 2000 models per category: a runaway cursor stops here
 IDS_PER_CALL = 50  # fal accepts 1–50 endpoint_id per call
@@ -55,9 +56,9 @@ class PlatformClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def _get(self, path: str, params: Params) -> dict[str, Any]:
+    async def _get(self, path: str, params: Params, timeout: httpx.Timeout) -> dict[str, Any]:
         try:
-            response = await self._http.get(self.base + path, params=params)
+            response = await self._http.get(self.base + path, params=params, timeout=timeout)
         except httpx.HTTPError as exc:
             raise PlatformUnavailable(f"fal's Platform API is unreachable ({type(exc).__name__})") from None
         if response.status_code != 200:
@@ -70,13 +71,16 @@ class PlatformClient:
             raise PlatformUnavailable(f"fal's Platform API answered an unexpected shape for {path}")
         return body
 
-    async def _paged(self, path: str, params: Params, items: str) -> list[dict[str, Any]]:
+    async def _paged(
+        self, path: str, params: Params, items: str, timeout: httpx.Timeout = TIMEOUT
+    ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            page = await self._get(
-                path, [*params, ("limit", str(PAGE_LIMIT))] + ([("cursor", cursor)] if cursor else [])
-            )
+            paging: Params = [("limit", str(PAGE_LIMIT))]
+            if cursor:
+                paging.append(("cursor", cursor))
+            page = await self._get(path, [*params, *paging], timeout)
             rows = page.get(items)
             if not isinstance(rows, list):
                 raise PlatformUnavailable(f"fal's Platform API page for {path} has no {items!r} list")
@@ -87,7 +91,12 @@ class PlatformClient:
         return out
 
     async def models(
-        self, *, category: str | None = None, endpoint_ids: Iterable[str] = (), expand: bool = True
+        self,
+        *,
+        category: str | None = None,
+        endpoint_ids: Iterable[str] = (),
+        expand: bool = True,
+        timeout: httpx.Timeout = TIMEOUT,
     ) -> list[dict[str, Any]]:
         """Raw `models` entries in fal's answer format (all pages)."""
         params: Params = [("expand", "openapi-3.0")] if expand else []
@@ -95,18 +104,18 @@ class PlatformClient:
             params.append(("category", category))
         ids = list(endpoint_ids)
         if not ids:
-            return await self._paged("/models", params, "models")
+            return await self._paged("/models", params, "models", timeout)
         out: list[dict[str, Any]] = []
         for start in range(0, len(ids), IDS_PER_CALL):
             chunk: Params = [("endpoint_id", endpoint_id) for endpoint_id in ids[start : start + IDS_PER_CALL]]
-            out += await self._paged("/models", params + chunk, "models")
+            out += await self._paged("/models", params + chunk, "models", timeout)
         return out
 
-    async def prices(self, endpoint_ids: Iterable[str]) -> list[dict[str, Any]]:
+    async def prices(self, endpoint_ids: Iterable[str], timeout: httpx.Timeout = TIMEOUT) -> list[dict[str, Any]]:
         """Raw `prices` entries: `{endpoint_id, unit_price, unit, currency}`."""
         ids = list(dict.fromkeys(endpoint_ids))
         out: list[dict[str, Any]] = []
         for start in range(0, len(ids), IDS_PER_CALL):
             chunk: Params = [("endpoint_id", endpoint_id) for endpoint_id in ids[start : start + IDS_PER_CALL]]
-            out += await self._paged("/models/pricing", chunk, "prices")
+            out += await self._paged("/models/pricing", chunk, "prices", timeout)
         return out

@@ -20,7 +20,7 @@ import anyio
 from server.catalog import snapshot as snapshot_file
 from server.catalog import validate
 from server.catalog.cache import CatalogCache
-from server.catalog.platform import CATEGORIES, PlatformClient, PlatformUnavailable
+from server.catalog.platform import CATEGORIES, ON_USE_TIMEOUT, PlatformClient, PlatformUnavailable
 from server.catalog.trim import trim_model, trim_price
 from server.config import Settings
 
@@ -211,7 +211,7 @@ class Catalog:
             return known
         self._asked[endpoint_id] = time.monotonic()
         try:
-            raw = await self._platform().models(endpoint_ids=[endpoint_id])
+            raw = await self._platform().models(endpoint_ids=[endpoint_id], timeout=ON_USE_TIMEOUT)
         except PlatformUnavailable as exc:
             self._failed(exc)
             return known
@@ -246,7 +246,7 @@ class Catalog:
         for eid in stale:
             self._price_asked[eid] = now
         try:
-            raw = await self._platform().prices(stale)
+            raw = await self._platform().prices(stale, timeout=ON_USE_TIMEOUT)
         except PlatformUnavailable as exc:
             self._failed(exc)
             return

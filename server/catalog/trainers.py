@@ -128,7 +128,7 @@ def _not_person_reason(entry: CatalogEntry, inference: list[CatalogEntry | None]
 
 def _video_reason(entry: CatalogEntry, paired: list[CatalogEntry]) -> str:
     """A video trainer fits a person's photo set when it learns from images and its LoRA runs from text."""
-    data = next((entry.properties[name] for name in DATA_FIELDS if name in entry.properties), {})
+    data: dict[str, Any] = next((entry.properties[name] for name in DATA_FIELDS if name in entry.properties), {})
     if "image" not in str(data.get("description", "")).lower():
         return "a video trainer that learns from video clips, not photos"
     if not any(item.category == TEXT_TO_VIDEO for item in paired):
