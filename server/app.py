@@ -76,7 +76,7 @@ Long work never blocks: tools return an id to poll.
 CATALOG_WARM_DELAY_S = 2.0
 
 
-async def _warm_after_handshake(server: AgentServer, catalog: Catalog) -> None:
+async def _warm_after_handshake(server: ToolServer, catalog: Catalog) -> None:
     await server.handshake_done(CATALOG_WARM_DELAY_S)
     await anyio.to_thread.run_sync(catalog.warm)
 
