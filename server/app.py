@@ -30,6 +30,8 @@ from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
 from tools.training import tools as training_tools
 from tools.training.job import TRAINING
+from tools.video import tools as video_tools
+from tools.video.job import VIDEO, poll_stills
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +44,19 @@ REGISTRATIONS = (
     costs_tools,
     library_tools,
     quality_tools,
+    video_tools,
     resources,
     workflows,
 )
 # Every kind of paid fal job; the job engine drives them all (server/jobs.py says how to add one).
-JOB_KINDS = (TRAINING, GENERATION)
+JOB_KINDS = (TRAINING, GENERATION, VIDEO)
 
 
 async def poll_jobs(state: AppState) -> None:
     await state.jobs.poll_due()
 
 
-BACKGROUND_POLLERS = (poll_jobs,)
+BACKGROUND_POLLERS = (poll_jobs, poll_stills)
 
 INSTRUCTIONS = """\
 Personal image models on fal.ai, end to end:

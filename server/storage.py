@@ -227,6 +227,45 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX cost_by_ref ON cost_ledger (ref_id);
         """,
     ),
+    (
+        7,
+        """
+        CREATE TABLE videos (                        -- one clip each, the job engine's common columns first
+            id               TEXT PRIMARY KEY,
+            endpoint         TEXT NOT NULL,
+            request_json     TEXT NOT NULL,
+            request_hash     TEXT,
+            fal_request_id   TEXT,
+            status           TEXT NOT NULL,          -- making_still, then the engine's states
+            result_json      TEXT,
+            error            TEXT,
+            estimated_cost   REAL NOT NULL DEFAULT 0,
+            model_name       TEXT,
+            model_version    INTEGER,
+            poll_interval    REAL,
+            next_poll_at     REAL,
+            finish_attempts  INTEGER NOT NULL DEFAULT 0,
+            created_at       TEXT NOT NULL,
+            updated_at       TEXT,
+            completed_at     TEXT,
+            start_kind       TEXT NOT NULL,          -- model | generation | image | text
+            start_field      TEXT,                   -- the endpoint's start-image input (image_url, start_image_url …)
+            still_generation_id TEXT,
+            still_hash       TEXT,                   -- the still generation's request hash, to find it again
+            still_path       TEXT,
+            still_url        TEXT,
+            motion           TEXT NOT NULL,
+            seconds          REAL,
+            scenario         TEXT,
+            cost_note        TEXT,
+            warnings_json    TEXT NOT NULL DEFAULT '[]',
+            queue_position   INTEGER,
+            clip_json        TEXT                    -- path, url, duration, fps, size once saved
+        );
+        CREATE INDEX videos_by_hash ON videos (request_hash);
+        CREATE INDEX videos_by_status ON videos (status);
+        """,
+    ),
 ]
 
 

@@ -105,7 +105,8 @@ async def plan_video(
     else:
         still = local_still(reference)
     trigger = model.trigger_word if model else SOMEONE
-    motion = (prompt or "").strip() or (render_motion(template, trigger) if template else "") or ""
+    # the still shows who it is: the motion names "the person", a token the video model never learned would not help
+    motion = (prompt or "").strip() or (render_motion(template, SOMEONE) if template else "") or ""
     seconds_asked = duration_seconds
     if seconds_asked is None and template is not None:
         seconds_asked = template.settings.duration_seconds
@@ -136,7 +137,6 @@ async def plan_video(
     seconds = clip_seconds(facts, ask.duration_seconds)
     price = await catalog.price(candidate.endpoint)
     cost = estimate_cost(facts, seconds, Price(price.unit_price, price.unit) if price else None)
-    warnings = [cost.note] if cost.basis == "assumed" else []
     return VideoPlan(
         endpoint=candidate.endpoint,
         facts=facts,
@@ -153,7 +153,7 @@ async def plan_video(
         still_path=still.path if still is not None and still.path.is_file() else None,
         still_url=still_url,
         scenario=scenario,
-        warnings=warnings + (still_plan.warnings if still_plan else []),
+        warnings=still_plan.warnings if still_plan else [],
     )
 
 
@@ -205,7 +205,7 @@ async def _text_to_video(
         still_cost=0.0,
         model=model,
         scenario=template.name if template else None,
-        warnings=[cost.note] if cost.basis == "assumed" else [],
+
     )
 
 

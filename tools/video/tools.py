@@ -1,0 +1,154 @@
+"""The video tool as an agent sees it: one call starts a clip (or plans it), the same tool with video_id follows it.
+Behaviour lives in tools.video.request (planning and every refusal) and tools.video.job (the job kind)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+from pydantic import Field
+
+from server.errors import InvalidInput, NotFound
+from server.state import AppState
+from server.storage import from_json
+from tools.common import state_of, tool_meta, with_previews
+from tools.video import job
+from tools.video.clips import stored_preview
+from tools.video.models import ClipFile, VideoOutput
+from tools.video.request import PLACEHOLDER_URL, VideoPlan, plan_video
+
+MAX_WAIT_SECONDS = 30.0
+STILL_MARK = "<the still's fal URL>"
+STILL_WAIT_SECONDS = 20.0  # how long a call waits for the still before answering with the video id
+
+
+def register(server: MCPServer) -> None:
+    @server.tool(**tool_meta("Make a video", read_only=False, idempotent=False, open_world=True))
+    async def video(
+        ctx: Context[Any],
+        start: Annotated[
+            str | None, Field(description="Model (a still is made first), gen_… id or image path.")
+        ] = None,
+        prompt: Annotated[str | None, Field(description="The motion.")] = None,
+        scenario: Annotated[str | None, Field(description="A prompt_library video scenario.")] = None,
+        endpoint: Annotated[str | None, Field(description="Image-to-video endpoint; default Kling 2.5.")] = None,
+        duration_seconds: Annotated[float | None, Field(gt=0, le=60)] = None,
+        aspect_ratio: Annotated[str | None, Field(description="e.g. 9:16")] = None,
+        resolution: Annotated[str | None, Field(description="e.g. 720p")] = None,
+        still_prompt: str | None = None,
+        input_params: Annotated[dict[str, Any] | None, Field(description="More endpoint inputs.")] = None,
+        dry_run: bool = False,
+        force: Annotated[bool, Field(description="Pay again for an identical clip on its way.")] = False,
+        video_id: Annotated[str | None, Field(description="Follow a clip (vid_…).")] = None,
+        wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = 0,
+    ) -> Annotated[CallToolResult, VideoOutput]:
+        """Animate a person's still (made with their model, a generation or a file) on a fal image-to-video
+        endpoint, or a video-LoRA model from text. Length, shape and resolution are checked and the cost estimated
+        before paying (dry_run=true shows the plan). Answers with a video_id: call video(video_id=..., wait_seconds=30)
+        until completed (clip path, fps, duration, poster-and-strip preview)."""
+        state = state_of(ctx)
+        if video_id is not None:
+            return await _follow(state, video_id.strip(), wait_seconds)
+        if start is None:
+            raise InvalidInput("give start (a model, a generation id or an image path) to make a clip, or video_id")
+        plan = await plan_video(
+            state,
+            start=start,
+            prompt=prompt,
+            scenario=scenario,
+            endpoint=endpoint,
+            duration_seconds=duration_seconds,
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            still_prompt_text=still_prompt,
+            input_params=input_params,
+        )
+        if dry_run:
+            return with_previews(_planned(plan), [])
+        digest = job.request_hash(plan)
+        twin = None if force else job.twin(state, digest)
+        if twin is not None:
+            return _answer(twin, joined=True)
+        new_id = job.record(state, plan, digest)
+        if plan.still_plan is not None:
+            await job.make_still(state, plan, new_id, STILL_WAIT_SECONDS, force)
+        await job.advance_still(state, new_id, hold_seconds=state.settings.tool_wait_seconds)
+        return await _follow(state, new_id, wait_seconds)
+
+
+async def _follow(state: AppState, video_id: str, wait_seconds: float) -> CallToolResult:
+    row = _row(state, video_id)
+    if row["status"] == job.MAKING_STILL:
+        await job.advance_still(state, video_id)
+        row = _row(state, video_id)
+    sending = row["status"] == "submitting" and row["fal_request_id"] is None  # another call is sending it now
+    if row["status"] != job.MAKING_STILL and row["next_poll_at"] is not None and not sending:
+        row = await state.jobs.wait(job.VIDEO, video_id, wait_seconds)
+    return _answer(row)
+
+
+def _row(state: AppState, video_id: str) -> dict[str, Any]:
+    row = state.store.query_one("SELECT * FROM videos WHERE id = ?", (video_id,))
+    if row is None:
+        recent = [r["id"] for r in state.store.query("SELECT id FROM videos ORDER BY created_at DESC LIMIT 5")]
+        raise NotFound(f"no video {video_id!r}; recent videos: {', '.join(recent) or 'none'}")
+    return row
+
+
+def _planned(plan: VideoPlan) -> VideoOutput:
+    model = f"{plan.model.model_name}@v{plan.model.version}" if plan.model else None
+    first = f"make the still with {model}, then " if plan.still_plan is not None and model else ""
+    return VideoOutput(
+        video_id=None,
+        status="planned",
+        endpoint=plan.endpoint,
+        start=plan.start_kind,
+        model=model,
+        motion=plan.motion,
+        seconds=plan.seconds,
+        estimated_cost_usd=plan.total_estimate,
+        cost_note=plan.cost.note + (f"; the still ~${plan.still_cost:.3f}" if plan.still_cost else ""),
+        still_generation_id=plan.still_generation_id,
+        still_path=str(plan.still_path) if plan.still_path else None,
+        request={key: STILL_MARK if value == PLACEHOLDER_URL else value for key, value in plan.body.items()},
+        warnings=plan.warnings,
+        next_step=f"Dry run: nothing was paid. Call video again without dry_run to {first}send this request.",
+    )
+
+
+def _answer(row: dict[str, Any], *, joined: bool = False) -> CallToolResult:
+    clip = from_json(row["clip_json"])
+    warnings = list(from_json(row["warnings_json"], []))
+    if joined:
+        warnings.insert(0, f"An identical clip was already on its way: this is {row['id']}, nothing new was paid.")
+    finishing = row["status"] == "completed" and row["next_poll_at"] is not None  # the clip is being saved
+    output = VideoOutput(
+        video_id=row["id"],
+        status="running" if finishing else "queued" if row["status"] == "submitting" else row["status"],
+        endpoint=row["endpoint"],
+        start=row["start_kind"],
+        model=f"{row['model_name']}@v{row['model_version']}" if row["model_name"] else None,
+        motion=row["motion"],
+        seconds=row["seconds"],
+        estimated_cost_usd=row["estimated_cost"],
+        cost_note=row["cost_note"] or "",
+        still_generation_id=row["still_generation_id"],
+        still_path=row["still_path"],
+        clip=ClipFile(**clip) if clip else None,
+        request=from_json(row["request_json"], {}),
+        warnings=warnings,
+        error=row["error"],
+        next_step=_next_step(row, finishing),
+    )
+    preview = stored_preview(clip.get("path")) if clip else None
+    return with_previews(output, [preview] if preview else [])
+
+
+def _next_step(row: dict[str, Any], finishing: bool) -> str:
+    if row["status"] == "completed" and not finishing:
+        return f"Saved: {from_json(row['clip_json'], {}).get('path') or 'see error'}."
+    if row["status"] in ("failed", "cancelled", "unknown"):
+        return "See error."
+    return f"Call video(video_id={row['id']!r}, wait_seconds=30) until completed; clips take minutes."
