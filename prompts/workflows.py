@@ -16,12 +16,12 @@ from typing import Annotated, Any
 from mcp import MCPError
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Message, UserMessage
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.prompts import Prompt
 from mcp.types import INVALID_PARAMS
 from pydantic import Field
 
 from prompts.loader import TemplateError, builtin_templates, normalize_name
+from server.errors import UserError
 from tools.training.trigger_words import check_trigger_word
 
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
@@ -61,7 +61,7 @@ def _trigger(raw: str) -> str:
     if word:
         try:
             check_trigger_word(word)
-        except ToolError as exc:
+        except UserError as exc:
             raise PromptArgumentError("trigger_word", str(exc)) from None
     return word
 

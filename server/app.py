@@ -14,21 +14,22 @@ from server import __version__
 from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
+from server.jobs import JobEngine
 from server.state import AppState
 from server.storage import Store
 from server.watcher import Watcher
 from tools import resources
+from tools.common import ToolServer
 from tools.costs import tools as costs_tools
 from tools.dataset import tools as dataset_tools
 from tools.dataset.staging import remove_stale
 from tools.generation import tools as generation_tools
-from tools.generation.plan import poll_generations
+from tools.generation.job import GENERATION
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
-from tools.surface import AgentServer
 from tools.training import tools as training_tools
-from tools.training.job import poll_due_trainings
+from tools.training.job import TRAINING
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,15 @@ REGISTRATIONS = (
     resources,
     workflows,
 )
-BACKGROUND_POLLERS = (poll_due_trainings, poll_generations)
+# Every kind of paid fal job; the job engine drives them all (server/jobs.py says how to add one).
+JOB_KINDS = (TRAINING, GENERATION)
+
+
+async def poll_jobs(state: AppState) -> None:
+    await state.jobs.poll_due()
+
+
+BACKGROUND_POLLERS = (poll_jobs,)
 
 INSTRUCTIONS = """\
 Personal image models on fal.ai, end to end:
@@ -62,11 +71,21 @@ Long work never blocks: tools return an id to poll.
 """
 
 
+# Warming the catalogue in a thread during the host's initialize and tools/list would hold the GIL against them
+# (~0.25 s of a cold start on 2 cores), so it waits for the first listing or call (or this long).
+CATALOG_WARM_DELAY_S = 2.0
+
+
+async def _warm_after_handshake(server: ToolServer, catalog: Catalog) -> None:
+    await server.handshake_done(CATALOG_WARM_DELAY_S)
+    await anyio.to_thread.run_sync(catalog.warm)
+
+
 def create_server(settings: Settings | None = None) -> MCPServer:
     """Build a server. Settings default to the environment; tests pass their own."""
 
     @asynccontextmanager
-    async def lifespan(server: MCPServer) -> AsyncIterator[AppState]:
+    async def lifespan(_: MCPServer) -> AsyncIterator[AppState]:  # runs once `server` below exists
         active = settings or Settings.from_env()
         active.ensure_dirs()
         store = Store(active.db_path)
@@ -75,11 +94,13 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         for poller in BACKGROUND_POLLERS:
             watcher.add(poller)
         catalog = Catalog(active)  # loads its snapshot on first use, not here
-        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, catalog=catalog)
+        jobs = JobEngine(active, store, fal, JOB_KINDS)
+        state = AppState(settings=active, store=store, fal=fal, watcher=watcher, jobs=jobs, catalog=catalog)
         try:
             async with anyio.create_task_group() as background:
+                jobs.bind(background, watcher.wake, state)
                 background.start_soon(watcher.run, state)
-                background.start_soon(anyio.to_thread.run_sync, catalog.warm)
+                background.start_soon(_warm_after_handshake, server, catalog)
                 # Staging folders left by a killed process; a live run's, in another process, is kept.
                 background.start_soon(anyio.to_thread.run_sync, remove_stale, active.datasets_dir)
                 state.runs.bind(background)
@@ -92,7 +113,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
             await catalog.aclose()
             store.close()
 
-    server = AgentServer(
+    server = ToolServer(
         SERVER_NAME,
         title="fal.ai personal image models",
         version=__version__,

@@ -48,8 +48,6 @@ def format_table(headers: list[str], rows: list[list[str]], max_width: int = 60)
 
 
 def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from mcp.server.mcpserver.exceptions import ToolError
-
     from server.errors import UserError
     from tools.dataset.analyse import Options
     from tools.dataset.prepare import run_prepare
@@ -81,7 +79,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
             check_trigger=bool(trigger),
             on_stage=bar.stage,
         )
-    except (ToolError, UserError) as exc:
+    except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -98,6 +96,7 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
     ]
     out.write(format_table(["photo", "verdict", "reasons", "estimates"], rows) + "\n\n")
     report = result.report
+    assert report is not None  # run_prepare always reports
     out.write(f"{report.count_message}  ({report.kept} kept, {report.warned} warned, {report.rejected} rejected)\n\n")
     for table in report.mix:
         mix_rows = [

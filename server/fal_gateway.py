@@ -2,6 +2,8 @@
 
 Wraps the real `fal_client.AsyncClient` (which owns fal's HTTP protocol and its retries) and turns
 every failure into a `FalError` whose message a person can act on. Knows nothing about MCP.
+
+Longer than 500 lines because the submit-once guard around fal-client's transport belongs with the calls it guards.
 """
 
 from __future__ import annotations

@@ -42,20 +42,33 @@ def thumbnail_jpeg(path: Path, side: int = THUMBNAIL_SIDE, quality: int = THUMBN
 
 
 def thumbnails_within_budget(paths: Sequence[Path], budget: int = INLINE_BUDGET_BYTES) -> list[bytes]:
-    """Thumbnails for as many of `paths` as fit in `budget` bytes, shrinking them if needed."""
+    """Thumbnails for as many of `paths` as fit in `budget` bytes, shrinking them if needed.
+
+    A file that cannot be read as an image is skipped: one bad output must not spoil the answer about the others.
+    """
+    readable = [path for path in paths if _thumbnail_or_none(path, 64) is not None]
     side = THUMBNAIL_SIDE
     while side >= 64:
-        thumbs = [thumbnail_jpeg(p, side) for p in paths]
+        thumbs = [thumbnail_jpeg(p, side) for p in readable]
         if sum(len(t) for t in thumbs) <= budget:
             return thumbs
         side //= 2
     kept: list[bytes] = []
-    for path in paths:
+    for path in readable:
         thumb = thumbnail_jpeg(path, 64)
         if sum(len(t) for t in kept) + len(thumb) > budget:
             break
         kept.append(thumb)
     return kept
+
+
+def _thumbnail_or_none(path: Path, side: int) -> bytes | None:
+    from PIL import UnidentifiedImageError
+
+    try:
+        return thumbnail_jpeg(path, side)
+    except (OSError, UnidentifiedImageError, ValueError):
+        return None
 
 
 def contact_sheet(

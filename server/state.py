@@ -1,4 +1,4 @@
-"""The shared objects every tool receives: settings, store, fal gateway, watcher, background runs, per-key locks."""
+"""The shared objects every tool receives: settings, store, fal gateway, job engine, watcher, background runs, locks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import anyio
 from server.catalog import Catalog
 from server.config import Settings
 from server.fal_gateway import FalGateway
+from server.jobs import JobEngine
 from server.runs import Runs
 from server.storage import Store
 from server.watcher import Watcher
@@ -20,6 +21,7 @@ class AppState:
     store: Store
     fal: FalGateway
     watcher: Watcher
+    jobs: JobEngine
     catalog: Catalog
     runs: Runs = field(default_factory=Runs)
     _locks: dict[str, anyio.Lock] = field(default_factory=dict)

@@ -215,6 +215,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        6,
+        """
+        ALTER TABLE generations ADD COLUMN request_hash TEXT;      -- identical paid requests (job engine)
+        ALTER TABLE generations ADD COLUMN updated_at TEXT;
+        ALTER TABLE generations ADD COLUMN finish_attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE trainings ADD COLUMN finish_attempts INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX generations_by_hash ON generations (request_hash);
+        ALTER TABLE cost_ledger ADD COLUMN outcome TEXT NOT NULL DEFAULT 'recorded';  -- see server/costs.py
+        CREATE INDEX cost_by_ref ON cost_ledger (ref_id);
+        """,
+    ),
 ]
 
 

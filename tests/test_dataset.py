@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from mcp import Client
-from mcp.server.mcpserver.exceptions import ToolError
 
 from server.app import create_server
 from server.config import Settings
+from server.errors import UserError
 from server.storage import Store
 from tests.fake_fal import FakeFal
 from tests.helpers import call_error, call_ok
@@ -349,7 +349,7 @@ def test_trigger_word_rules() -> None:
         ("SID@AI", "characters"),
         ("the man", "common words"),
     ]:
-        with pytest.raises(ToolError, match=needle):
+        with pytest.raises(UserError, match=needle):
             check_trigger_word(bad)
 
 

@@ -171,6 +171,8 @@ def test_cost_estimates() -> None:
     assert "unknown here" in assumed.note and "assumed" in assumed.note
     no_length = estimate_cost(_facts("fal-ai/minimax/hailuo-02/pro/image-to-video"), None, None)
     assert no_length.seconds == 10 and "the schema does not say" in no_length.note
+    assert estimate_cost(kling, 10, Price(0.35, "5 seconds")).usd == 0.7
+    assert estimate_cost(kling, 5, Price(0.07, "second of video")).usd_per_second == 0.07
     per_clip = estimate_cost(_facts(VEO), 8, Price(1.2, "video"))
     assert (per_clip.usd, per_clip.usd_per_second) == (1.2, None)
 

@@ -1,10 +1,11 @@
-"""Glue shared by every tool: state access, error translation, progress, results with previews."""
+"""The tool edge, shared by every family: the server class that turns domain errors into ToolError, state access,
+progress, results with previews."""
 
 from __future__ import annotations
 
 import base64
+import functools
 import inspect
-import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -17,11 +18,38 @@ from pydantic import BaseModel
 from server.errors import UserError
 from server.fal_gateway import FalError
 from server.state import AppState
+from tools.surface import AgentServer
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
-ProgressFn = Callable[[float, str], Awaitable[None]]
+
+class ToolServer(AgentServer):
+    """The AgentServer (compact schemas, agent-facing middleware) whose tools report domain errors (`UserError`,
+    `FalError`) as ToolError with their message.
+
+    Behaviour raises domain errors and never imports MCP; this is the one place they become what the model sees.
+    """
+
+    def tool(self, *args: Any, **kwargs: Any) -> Callable[[F], F]:
+        register = super().tool(*args, **kwargs)
+
+        def decorate(fn: F) -> F:
+            register(_reporting_domain_errors(fn))
+            return fn
+
+        return decorate
+
+
+def _reporting_domain_errors(fn: F) -> F:
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await fn(*args, **kwargs)
+        except (UserError, FalError) as exc:
+            raise ToolError(exc.message) from exc
+
+    return call  # type: ignore[return-value]
 
 
 def tool_meta(
@@ -86,14 +114,6 @@ def with_previews(model: BaseModel, previews: list[bytes], mime_type: str = "ima
         for data in previews
     ]
     return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
-
-
-_SLUG = re.compile(r"[^a-z0-9]+")
-
-
-def slugify(text: str, max_len: int = 40) -> str:
-    slug = _SLUG.sub("-", text.lower()).strip("-")
-    return slug[:max_len].rstrip("-") or "untitled"
 
 
 def not_available(tool: str, issue: str) -> ToolError:

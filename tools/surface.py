@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import PurePath
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, Icon, Resource, TextContent, ToolAnnotations
 from pydantic import BaseModel
@@ -54,7 +55,13 @@ class AgentServer(MCPServer):
 
     def __init__(self, *args: Any, collections: Sequence[ListedCollection] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.middleware.append(AgentSurface(self, collections))
+        self._surface = AgentSurface(self, collections)
+        self.middleware.append(self._surface)
+
+    async def handshake_done(self, timeout: float) -> None:
+        """Return once the host has listed the tools or called one, or after `timeout` seconds."""
+        with anyio.move_on_after(timeout):
+            await self._surface.handshake().wait()
 
     def add_tool(
         self,
@@ -160,14 +167,23 @@ class AgentSurface:
         self._collections = [c.resource for c in collections]
         self._inputs: dict[str, dict[str, Any]] | None = None
         self._listed: tuple[tuple[Any, ...], list[dict[str, Any]]] | None = None
+        self._handshake: anyio.Event | None = None
+
+    def handshake(self) -> anyio.Event:
+        """Set when the first tools/list has been answered or the first tools/call arrives."""
+        if self._handshake is None:
+            self._handshake = anyio.Event()
+        return self._handshake
 
     async def __call__(self, ctx: Any, call_next: Handler) -> Any:
         if ctx.method == "tools/list":
             result = await call_next(ctx)
             if isinstance(result, dict) and isinstance(result.get("tools"), list):
                 result["tools"] = self._compact(result["tools"])
+            self.handshake().set()
             return result
         if ctx.method == "tools/call" and isinstance(ctx.params, dict):
+            self.handshake().set()
             refusal = await self._refuse_unknown(ctx.params)
             if refusal is not None:
                 return refusal

@@ -61,6 +61,7 @@ class Script:
     result_ttl_seconds: float | None = None  # result GET answers 404 after this long (fal expiry)
     reject_submit: tuple[int, Any] | None = None  # (status, detail) answered at submit
     lora_bytes: int = 4096  # payload size of generated LoRA files
+    log_line: str | None = None  # an extra log line while running (e.g. text fal echoed back)
 
 
 @dataclass
@@ -228,6 +229,8 @@ class FakeFal:
     def _logs(self, job: Job, fraction: float) -> list[dict[str, Any]]:
         total = job.script.total_steps or _input_steps(job.input) or 100
         logs = [_log("Downloading training data" if _is_trainer(job.app) else "Loading model")]
+        if job.script.log_line is not None:
+            logs.append(_log(job.script.log_line))
         done = int(total * min(fraction, 1.0))
         stride = max(total // 10, 1)
         for step in range(stride, done + 1, stride):

@@ -1,4 +1,5 @@
-"""cost_report as an agent sees it: the estimated spend from the cost ledger (server/costs.py)."""
+"""cost_report as an agent sees it: the estimated spend from the cost ledger (server/costs.py), and fal's trainer
+guide and catalogue refresh from the catalogue."""
 
 from __future__ import annotations
 
@@ -23,12 +24,7 @@ class CatalogRefresh(BaseModel):
     prices_changed: list[str]
 
 
-class CostReport(BaseModel):
-    days: int
-    totals: costs.CostTotals
-    by_endpoint: dict[str, float] = Field(description="Estimated spend per fal endpoint in the window.")
-    generations: int = Field(description="Generations recorded in the window.")
-    note: str
+class CostReport(costs.CostReport):
     trainers: TrainerGuide | None = None
     catalog_refresh: CatalogRefresh | None = None
 
@@ -43,7 +39,8 @@ def register(server: MCPServer) -> None:
             Field(description="trainers: ranked trainers with prices; refresh: re-read fal's catalogue now"),
         ] = None,
     ) -> CostReport:
-        """Estimated fal spend per model, day and endpoint, against the budget caps; also fal's trainer guide."""
+        """Estimated fal spend per model, day, endpoint and run outcome (completed, failed, cancelled, unknown:
+        how much fal may not have charged), against the budget caps; also fal's trainer guide."""
         state = state_of(ctx)
         guide = refresh = None
         if catalog == "refresh":
@@ -58,21 +55,5 @@ def register(server: MCPServer) -> None:
             )
         if catalog in ("trainers", "refresh"):
             guide = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd)
-        window = (f"-{days} days",)
-        rows = state.store.query(
-            "SELECT endpoint, SUM(amount_usd) AS total FROM cost_ledger WHERE day >= date('now', ?) "
-            "GROUP BY endpoint ORDER BY total DESC",
-            window,
-        )
-        count = state.store.query_one(
-            "SELECT COUNT(*) AS n FROM generations WHERE substr(created_at, 1, 10) >= date('now', ?)", window
-        )
-        return CostReport(
-            days=days,
-            totals=costs.totals(state.settings, state.store, days),
-            by_endpoint={row["endpoint"]: round(row["total"], 4) for row in rows},
-            generations=int(count["n"]) if count else 0,
-            note="Estimates from fal's unit prices; check https://fal.ai/dashboard/usage for billed amounts.",
-            trainers=guide,
-            catalog_refresh=refresh,
-        )
+        report = costs.report(state.settings, state.store, days)
+        return CostReport(**report.model_dump(), trainers=guide, catalog_refresh=refresh)

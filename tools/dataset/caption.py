@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import string
 
-from mcp.server.mcpserver.exceptions import ToolError
-
+from server.errors import UserError
 from tools.dataset.checks import Estimates
 
 DEFAULT_TEMPLATE = "photo of {trigger} {subject}{details}"
@@ -41,16 +40,16 @@ def validate_template(template: str) -> str:
     try:
         fields = {name for _, name, _, _ in string.Formatter().parse(template) if name is not None}
     except ValueError as exc:
-        raise ToolError(f"caption_template is not a valid template ({exc}). Example: {DEFAULT_TEMPLATE!r}.") from exc
+        raise UserError(f"caption_template is not a valid template ({exc}). Example: {DEFAULT_TEMPLATE!r}.") from exc
     if "trigger" not in fields:
-        raise ToolError(
+        raise UserError(
             "caption_template must contain {trigger}: fal's trainers only learn the trigger word from the captions. "
             f"Example: {DEFAULT_TEMPLATE!r}."
         )
     unknown = fields - set(PLACEHOLDERS)
     if unknown:
         known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-        raise ToolError(f"caption_template uses unknown placeholders {sorted(unknown)}; available: {known}.")
+        raise UserError(f"caption_template uses unknown placeholders {sorted(unknown)}; available: {known}.")
     return template
 
 

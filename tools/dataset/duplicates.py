@@ -76,11 +76,11 @@ def orb_features(grey: Any) -> OrbFeatures | None:
     if scale < 1:
         size = (max(1, round(grey.shape[1] * scale)), max(1, round(grey.shape[0] * scale)))
         grey = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-    keypoints, descriptors = cv2.ORB_create(nfeatures=ORB_FEATURES).detectAndCompute(grey, None)
+    keypoints, descriptors = cv2.ORB_create(nfeatures=ORB_FEATURES).detectAndCompute(grey, None)  # type: ignore[attr-defined]
     if descriptors is None or len(keypoints) < ORB_MIN_INLIERS:
         return None
     order = np.argsort([-k.response for k in keypoints], kind="stable")
-    return OrbFeatures(np.float32([keypoints[i].pt for i in order]), descriptors[order])
+    return OrbFeatures(np.array([keypoints[i].pt for i in order], dtype=np.float32), descriptors[order])
 
 
 def _ratio_matches(query: Any, train: Any) -> tuple[Any, Any]:
@@ -211,8 +211,9 @@ def mark_duplicates(
                 continue
             d, how = _evidence(hashed[i], hashed[best], close.get(i), orb.get(i))
             hashed[i].checks.append(Check("duplicate", d, "reject", f"near-duplicate of {hashed[best].rel} ({how})"))
-            if hashed[i].prepared is not None:
-                hashed[i].prepared.unlink(missing_ok=True)  # a staged crop in our own data dir
+            staged = hashed[i].prepared
+            if staged is not None:
+                staged.unlink(missing_ok=True)  # a staged crop in our own data dir
                 hashed[i].prepared = None
                 hashed[i].prepared_thumbnail = None
             marked += 1

@@ -57,7 +57,7 @@ def method() -> str:
 def _new_interpreter() -> Any:
     from ai_edge_litert.interpreter import Interpreter
 
-    model = resources.files("tools.dataset").joinpath("data", MODEL_FILE).read_bytes()
+    model = resources.files("tools.dataset").joinpath("data").joinpath(MODEL_FILE).read_bytes()
     interpreter = Interpreter(model_content=model, num_threads=1)
     interpreter.allocate_tensors()
     return interpreter

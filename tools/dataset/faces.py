@@ -126,7 +126,7 @@ def cascade(name: str) -> Any:
     if cache is None:
         cache = _local.cascades = {}
     if name not in cache:
-        cache[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
+        cache[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)  # type: ignore[attr-defined]
     return cache[name]
 
 

@@ -16,11 +16,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
-
 from server.config import Settings
+from server.errors import UserError
 from server.storage import Store, new_id, to_json
-from tools.common import slugify
 from tools.dataset import identity
 from tools.dataset import store as rows
 from tools.dataset.analyse import (
@@ -39,6 +37,7 @@ from tools.dataset.report import build_report
 from tools.dataset.scan import Scan, scan_folder
 from tools.dataset.staging import Staging, remove_stale
 from tools.dataset.text import require_ocr
+from tools.shared import slugify
 from tools.training.trigger_words import check_trigger_word
 
 MIN_IMAGES_TO_PREPARE = 4  # fal's fast trainer refuses fewer
@@ -48,7 +47,7 @@ def validate(options: Options, check_trigger: bool = True) -> list[str]:
     warnings = check_trigger_word(options.trigger_word) if check_trigger else []
     validate_template(options.caption_template)
     if not options.subject.strip():
-        raise ToolError("subject must be a class word such as man, woman or person.")
+        raise UserError("subject must be a class word such as man, woman or person.")
     if options.text_check:
         require_ocr()
     return warnings
@@ -207,7 +206,7 @@ def run_prepare(
         if not (options.same_person_check and identity.available()):  # say so where it is read, not only in notes
             report.advice.append(identity_note)
         kept = [r for r in results if r.kept(options.include_warnings)]
-        common = {
+        common: dict[str, Any] = {
             "name": dataset_name,
             "trigger_word": options.trigger_word,
             "trigger_warnings": trigger_warnings,
@@ -218,7 +217,7 @@ def run_prepare(
             "options": options_dict(options),
         }
         if dry_run:
-            names = {}
+            names: dict[str, str] = {}
             with tempfile.TemporaryDirectory() as tmp:  # unless asked for, the sheet is rendered only to preview
                 sheet = sheet_path or Path(tmp) / "sheet.png"
                 write_sheet(results, scan, names, None, sheet)
@@ -237,7 +236,7 @@ def run_prepare(
                 row.prepared_file = None
             return result, preview
         if len(kept) < MIN_IMAGES_TO_PREPARE:
-            raise ToolError(
+            raise UserError(
                 f"Only {len(kept)} of {len(results)} photos are usable; training needs at least "
                 f"{MIN_IMAGES_TO_PREPARE} "
                 f"(20-30 recommended). Per photo:\n{_rejection_summary(results)}\nAdd or replace photos and call again "
@@ -246,6 +245,7 @@ def run_prepare(
         assert settings is not None and store is not None and staging is not None
         if on_stage is not None:
             on_stage(f"writing {len(kept)} prepared images, their captions, the zip and the contact sheet")
+        assert staging is not None
         return _finish(settings, store, scan, results, kept, options, common, fingerprint, base, staging)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 
-from mcp.server.mcpserver.exceptions import ToolError
+from server.errors import UserError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif"})
 MAX_FILES = 500
@@ -40,22 +40,22 @@ class Scan:
 
 
 def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
-    """List candidate photos under `folder`; raise ToolError with the next step when the folder is unusable."""
+    """List candidate photos under `folder`; raise UserError with the next step when the folder is unusable."""
     root = Path(folder).expanduser()
     if not str(folder).strip():
-        raise ToolError("No folder given. Pass the absolute path of a local folder of photos of one person.")
+        raise UserError("No folder given. Pass the absolute path of a local folder of photos of one person.")
     if not root.exists():
-        raise ToolError(
+        raise UserError(
             f"The folder {root} does not exist. Pass the absolute path of a local folder of photos (chat attachments "
             "cannot be read by tools: save them to a folder first)."
         )
     if not root.is_dir():
-        raise ToolError(f"{root} is a file, not a folder. Pass the folder that contains the photos.")
+        raise UserError(f"{root} is a file, not a folder. Pass the folder that contains the photos.")
     root = root.resolve()
     if shown_name(str(root)) != str(root):
-        raise ToolError(f"The folder path {shown_name(str(root))} is not valid UTF-8: rename the folder and try again.")
+        raise UserError(f"The folder path {shown_name(str(root))} is not valid UTF-8: rename the folder and try again.")
     if not os.access(root, os.R_OK | os.X_OK):
-        raise ToolError(f"The folder {root} cannot be read (permission denied). Fix its permissions and try again.")
+        raise UserError(f"The folder {root} cannot be read (permission denied). Fix its permissions and try again.")
     candidates: list[Candidate] = []
     ignored: list[str] = []
     unlisted: list[OSError] = []
@@ -84,7 +84,7 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
                 refused = refused or _not_a_photo_file(stat)
                 candidates.append(Candidate(path, rel, category, stat.st_size, stat.st_mtime_ns, refused))
             if len(candidates) > max_files:
-                raise ToolError(
+                raise UserError(
                     f"{root} holds more than {max_files} photos. A LoRA needs 20-50 good ones: copy a selection into "
                     "a new folder and pass that folder."
                 )
@@ -93,11 +93,11 @@ def scan_folder(folder: str | Path, *, max_files: int = MAX_FILES) -> Scan:
         ignored.append(f"{where}/ (folder cannot be read: {failure.strerror or failure})")
     if not candidates:
         if ignored:
-            raise ToolError(
+            raise UserError(
                 f"{root} has no supported photos (JPEG, PNG, WEBP, HEIC/HEIF, AVIF); "
                 f"found only e.g. {', '.join(ignored[:5])}."
             )
-        raise ToolError(f"{root} is empty. Put 20-30 photos of the person into it (subfolders are fine) and try again.")
+        raise UserError(f"{root} is empty. Put 20-30 photos of the person into it (subfolders are fine) and try again.")
     return Scan(root, candidates, ignored)
 
 

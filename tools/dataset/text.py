@@ -17,8 +17,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
-
+from server.errors import UserError
 from tools.dataset.checks import Check
 
 INSTALL_COMMANDS = (
@@ -39,11 +38,11 @@ def install_hint() -> str:
 
 
 def require_ocr() -> None:
-    """Raise a ToolError with the install commands when RapidOCR cannot be imported."""
+    """Raise a UserError with the install commands when RapidOCR cannot be imported."""
     try:
         import rapidocr_onnxruntime  # noqa: F401
     except Exception as exc:  # ImportError, or a missing runtime dependency inside it
-        raise ToolError(
+        raise UserError(
             f"text_check needs the optional OCR engine, which is not installed ({exc}). Install it into the "
             f"server's Python environment with: {install_hint()} — the --no-deps keeps RapidOCR from replacing "
             "opencv-python-headless with opencv-python. Or call again without text_check."

@@ -282,7 +282,7 @@ async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) 
     await state.runs.wait(run, wait_seconds, tick)
     if run.finished:
         if run.error is not None:
-            if isinstance(run.error, ToolError):
+            if isinstance(run.error, (ToolError, UserError)):
                 raise ToolError(str(run.error))
             if isinstance(run.error, UserError):
                 raise ToolError(run.error.message)

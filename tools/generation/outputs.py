@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import mimetypes
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from server.fal_gateway import FalError, FalGateway, file_name_from_url
+from server.fal_gateway import Download, FalError, file_name_from_url
 from server.images import open_image
-from tools.common import slugify
+from tools.shared import slugify
 
 # Where each output kind lives in fal results (first match wins), then any {url: ...} dict as a fallback.
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
@@ -40,10 +41,10 @@ def find_files(result: dict[str, Any], kind: str, fields: list[str] | None = Non
         found = _as_files(result.get(key))
         if found:
             return found
-    found: list[FoundFile] = []
+    everything: list[FoundFile] = []
     for value in result.values():  # unknown endpoint shapes: every file-like object, top level first
-        found += _as_files(value)
-    return found
+        everything += _as_files(value)
+    return everything
 
 
 def _as_files(value: Any) -> list[FoundFile]:
@@ -107,10 +108,10 @@ def reserve(folder: Path, stem: str, ext: str) -> Path:
     raise FalError(f"No free file name for {stem}.{ext} in {folder}.")
 
 
-async def download(fal: FalGateway, url: str, dest: Path) -> tuple[Path, str | None]:
-    """Download into a reserved slot; the empty slot is removed if the download fails."""
+async def download(fetch: Callable[[str, Path], Awaitable[Download]], url: str, dest: Path) -> tuple[Path, str | None]:
+    """Download into a reserved slot with `fetch` (the job engine's, with a deadline); a failed slot is removed."""
     try:
-        got = await fal.download(url, dest)
+        got = await fetch(url, dest)
     except BaseException:
         if dest.exists() and dest.stat().st_size == 0:
             dest.unlink()
@@ -118,9 +119,10 @@ async def download(fal: FalGateway, url: str, dest: Path) -> tuple[Path, str | N
     return got.path, got.content_type
 
 
-def image_size_of(path: Path) -> tuple[int | None, int | None]:
+def image_size_of(path: Path) -> tuple[int, int] | None:
+    """(width, height) of an image file, or None if it is not an image this server reads."""
     try:
         with open_image(path) as img:
             return img.width, img.height
-    except OSError:
-        return None, None
+    except (OSError, ValueError):  # PIL's UnidentifiedImageError is an OSError
+        return None

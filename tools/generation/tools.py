@@ -14,16 +14,17 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from server import costs
+from server.errors import UserError
 from server.previews import thumbnails_within_budget
 from server.state import AppState
 from tools.common import Progress, state_of, tool_meta, user_errors, with_previews
 from tools.generation import endpoints
-from tools.generation.plan import (
+from tools.generation.plan import plan_generation
+from tools.generation.run import (
     GenerationOutput,
     batch_outputs,
     expand_batch,
     generation_status,
-    plan_generation,
     reproduce,
     run_batch,
     run_generation,
@@ -61,8 +62,9 @@ class GenerationResult(BaseModel):
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
     completed = sum(o.status == "completed" for o in outputs)
-    failed = sum(o.status == "failed" for o in outputs)
+    failed = sum(o.status in ("failed", "unknown") for o in outputs)
     pending = len(outputs) - completed - failed
+    status: Literal["completed", "pending", "partial", "failed", "dry_run"]
     if pending:
         status = "pending"
         ref = f"batch_id={batch_id!r}" if batch_id else f"generation_id={outputs[0].generation_id!r}"
@@ -81,7 +83,7 @@ async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: s
         Path(f.path)
         for o in outputs
         for f in o.files
-        if f.path and (f.content_type or "image/").startswith("image/") and Path(f.path).is_file()
+        if f.path and f.readable and (f.content_type or "image/").startswith("image/") and Path(f.path).is_file()
     ]
     thumbs = await anyio.to_thread.run_sync(thumbnails_within_budget, paths, PREVIEW_BUDGET_BYTES) if paths else []
     result = GenerationResult(
@@ -119,7 +121,7 @@ async def _dry_run(
     budget_message = None
     try:
         costs.check_budget(state.settings, state.store, plan.estimate, f"Generating with {plan.endpoint}")
-    except ToolError as refusal:
+    except UserError as refusal:
         budget_message = str(refusal)
     return DryRunPlan(
         endpoint=plan.endpoint,
@@ -134,9 +136,9 @@ async def _dry_run(
 
 
 def _raise_if_single_failure(outputs: list[GenerationOutput]) -> None:
-    if len(outputs) == 1 and outputs[0].status == "failed":
+    if len(outputs) == 1 and outputs[0].status in ("failed", "unknown"):
         out = outputs[0]
-        raise ToolError(f"Generation {out.generation_id} on {out.endpoint} failed: {out.error}")
+        raise ToolError(f"Generation {out.generation_id} on {out.endpoint} {out.status}: {out.error}")
 
 
 def register(server: MCPServer) -> None:
@@ -169,6 +171,9 @@ def register(server: MCPServer) -> None:
         ] = None,
         dry_run: Annotated[
             bool, Field(description="Return the exact body, endpoint, cost and warnings; nothing sent or uploaded.")
+        ] = False,
+        force: Annotated[
+            bool, Field(description="Send even if an identical request's outcome is unknown (fal may have billed it).")
         ] = False,
     ) -> Annotated[CallToolResult, GenerationResult]:
         """Generate with a registered model (its LoRA and trigger word filled in) or any fal endpoint.
@@ -213,8 +218,9 @@ def register(server: MCPServer) -> None:
                 use_lora=use_lora,
                 progress=progress,
                 wait_seconds=wait_seconds,
+                force=force,
             )
-            if all(o.status == "failed" for o in outputs):
+            if all(o.status in ("failed", "unknown") for o in outputs):
                 errors = "; ".join(f"{o.generation_id}: {o.error}" for o in outputs)
                 raise ToolError(f"Every item of batch {batch_id} failed: {errors}")
             return await _respond(state, outputs, batch_id)
@@ -228,6 +234,7 @@ def register(server: MCPServer) -> None:
             use_lora=use_lora,
             progress=progress,
             wait_seconds=wait_seconds,
+            force=force,
         )
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)

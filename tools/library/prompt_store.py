@@ -11,8 +11,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
-
 from prompts.loader import (
     Template,
     TemplateError,
@@ -21,6 +19,7 @@ from prompts.loader import (
     normalize_name,
     to_guide_entry,
 )
+from server.errors import UserError
 from server.storage import Store, from_json, to_json, utc_now
 from tools.training.trigger_words import COMMON_WORDS
 
@@ -31,7 +30,7 @@ def _name(raw: str) -> str:
     try:
         return normalize_name(raw)
     except TemplateError as exc:
-        raise ToolError(str(exc)) from exc
+        raise UserError(str(exc)) from exc
 
 
 def _from_row(row: dict[str, Any]) -> Template:
@@ -77,7 +76,7 @@ def get_template(store: Store, raw_name: str) -> Template:
     names = list(all_templates(store))
     close = difflib.get_close_matches(name, names, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise ToolError(f"No prompt template named {name!r}.{hint} Available: {', '.join(names)}.")
+    raise UserError(f"No prompt template named {name!r}.{hint} Available: {', '.join(names)}.")
 
 
 def save_template(store: Store, template: Template, *, overwrite: bool) -> Template:
@@ -88,7 +87,7 @@ def save_template(store: Store, template: Template, *, overwrite: bool) -> Templ
         existing = conn.execute("SELECT created_at FROM prompts WHERE name = ?", (name,)).fetchone()
         if not overwrite and (existing is not None or name in builtin_templates()):
             kind = "a built-in template" if existing is None else "a saved template"
-            raise ToolError(
+            raise UserError(
                 f"{name!r} is already {kind}. Pick another name, or pass overwrite=true to replace it"
                 + (
                     " (your copy then shadows the built-in; deleting it restores the built-in)."
@@ -120,7 +119,7 @@ def delete_template(store: Store, raw_name: str) -> tuple[Template, bool]:
     row = store.query_one("SELECT * FROM prompts WHERE name = ?", (name,))
     if row is None:
         if name in builtin_templates():
-            raise ToolError(
+            raise UserError(
                 f"{name!r} is a built-in template and cannot be deleted. Save your own version with overwrite=true "
                 "if you want different wording."
             )
@@ -151,9 +150,9 @@ def parse_import(
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ToolError(f"The library file is not valid YAML ({_yaml_problem(exc)}).") from None
+        raise UserError(f"The library file is not valid YAML ({_yaml_problem(exc)}).") from None
     if not isinstance(document, dict) or not document:
-        raise ToolError(
+        raise UserError(
             "The library YAML must be a mapping of name → {prompt, guidance_scale, steps}, e.g.\n"
             "professional_headshot:\n  prompt: professional headshot of [trigger], studio lighting\n"
             "  guidance_scale: 3.5\n  steps: 28"
@@ -169,11 +168,11 @@ def parse_import(
             problems.append(str(exc))
     if problems:
         hint = "" if trigger_word else _trigger_hint(document)
-        raise ToolError("Nothing was imported; fix these entries: " + " | ".join(problems) + hint)
+        raise UserError("Nothing was imported; fix these entries: " + " | ".join(problems) + hint)
     names = [t.name for t in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ToolError(f"Nothing was imported: entries {duplicates} name the same template after normalising.")
+        raise UserError(f"Nothing was imported: entries {duplicates} name the same template after normalising.")
     return parsed
 
 

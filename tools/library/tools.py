@@ -11,12 +11,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
-from prompts.loader import Template, TemplateError, build_template, render, render_motion
+from prompts.loader import Template, TemplateError, build_template
 from server.state import AppState
 from server.storage import utc_now
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.generation.plan import GenerationOutput, run_generation
+from tools.generation.run import GenerationOutput, run_generation
 from tools.library import prompt_store
+from tools.library.render import Rendered, render_for
 from tools.models import registry
 
 Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
@@ -29,15 +30,6 @@ class TemplateSummary(BaseModel):
     variables: dict[str, str | None] = Field(description="Variable → default (null: required).")
     tags: list[str]
     model: str | None = Field(default=None, description="Model the template is tied to, if any.")
-
-
-class Rendered(BaseModel):
-    prompt: str
-    trigger_word: str
-    model: str | None = Field(description="Model reference whose trigger word was used, if any.")
-    input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
-    lora_scale: float | None
-    motion_prompt: str | None = Field(default=None, description="A video scenario's motion, for the video tool.")
 
 
 class LibraryResult(BaseModel):
@@ -67,43 +59,6 @@ def _summary(template: Template) -> TemplateSummary:
         variables=template.variables,
         tags=template.tags,
         model=model,
-    )
-
-
-def render_for(
-    state: AppState,
-    template: Template,
-    *,
-    model: str | None,
-    trigger_word: str | None,
-    values: dict[str, Any] | None,
-) -> Rendered:
-    """Render `template` with the trigger word of `model` (or the template's own model) or an explicit one."""
-    ref = model or (
-        f"{template.model_name}@v{template.model_version}"
-        if template.model_name and template.model_version is not None
-        else template.model_name
-    )
-    version = registry.find(state.store, ref) if ref else None
-    word = trigger_word or (version.trigger_word if version else None)
-    if not word:
-        hint = f"{ref!r} is not a registered model, so " if ref else ""
-        raise ToolError(
-            f"{hint}no trigger word is known: pass model=<registered model name> (its trigger word is used) or "
-            "trigger_word=<word>."
-        )
-    try:
-        prompt = render(template, word, values)
-        motion = render_motion(template, word, values)
-    except TemplateError as exc:
-        raise ToolError(str(exc)) from exc
-    return Rendered(
-        prompt=prompt,
-        trigger_word=word,
-        model=ref,
-        input_params={"prompt": prompt, **template.settings.as_input()},
-        lora_scale=template.settings.lora_scale,
-        motion_prompt=motion,
     )
 
 
@@ -163,8 +118,8 @@ def register(server: MCPServer) -> None:
                 wanted = tags[0].strip().lower()
                 templates = [t for t in templates if wanted in t.tags]
             if model:
-                model_name = registry.split_version(model)[0]
-                templates = [t for t in templates if t.model_name in (None, model_name)]
+                wanted_model = registry.split_version(model)[0]
+                templates = [t for t in templates if t.model_name in (None, wanted_model)]
             message = f"{len(templates)} template(s). Render one with action=render, name=<name>, model=<model>."
             return with_previews(
                 LibraryResult(action=action, message=message, templates=[_summary(t) for t in templates]), []

@@ -13,9 +13,9 @@ import difflib
 import re
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.errors import UserError
 from server.storage import Store, from_json, new_id, to_json, utc_now
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -56,7 +56,7 @@ class ModelSummary(BaseModel):
 def validate_model_name(name: str) -> str:
     name = name.strip()
     if not MODEL_NAME.match(name):
-        raise ToolError(
+        raise UserError(
             f"Invalid model name {name!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
             "digit (e.g. sid-custom-model)."
         )
@@ -90,7 +90,7 @@ def register_version(
     """Add the next version of `model_name` (creating the model on first use) atomically."""
     model_name = validate_model_name(model_name)
     if not lora_url and not lora_path:
-        raise ToolError("A model version needs a LoRA URL or a local LoRA file.")
+        raise UserError("A model version needs a LoRA URL or a local LoRA file.")
     now = utc_now()
     with store.transaction() as conn:
         if training_id is not None:
@@ -129,10 +129,10 @@ def register_version(
 
 
 def resolve(store: Store, ref: str) -> ModelVersion:
-    """The model version a reference names; ToolError with suggestions when it names none."""
+    """The model version a reference names; UserError with suggestions when it names none."""
     version = find(store, ref)
     if version is None:
-        raise ToolError(_unknown_message(store, ref))
+        raise UserError(_unknown_message(store, ref))
     return version
 
 
@@ -154,7 +154,7 @@ def find(store: Store, ref: str) -> ModelVersion | None:
     if row is None:
         if number is not None:
             known = [str(v) for v in versions_of(store, name)]
-            raise ToolError(f"Model {name!r} has no version {number}. Known versions: {', '.join(known) or 'none'}.")
+            raise UserError(f"Model {name!r} has no version {number}. Known versions: {', '.join(known) or 'none'}.")
         return None
     return _version(row, effective_default(store, name))
 
@@ -248,7 +248,7 @@ def list_models(store: Store) -> list[ModelSummary]:
 def list_versions(store: Store, name: str) -> list[ModelVersion]:
     resolved = _model_name_for(store, name)
     if resolved is None:
-        raise ToolError(_unknown_message(store, name))
+        raise UserError(_unknown_message(store, name))
     default = effective_default(store, resolved)
     rows = store.query("SELECT * FROM model_versions WHERE model_name = ? ORDER BY version", (resolved,))
     return [_version(row, default) for row in rows]
@@ -258,26 +258,26 @@ def set_default(store: Store, name: str, version: int | None) -> None:
     """Pin `version` as the default (None: follow the newest version again)."""
     resolved = _model_name_for(store, name)
     if resolved is None:
-        raise ToolError(_unknown_message(store, name))
+        raise UserError(_unknown_message(store, name))
     if version is not None and version not in versions_of(store, resolved):
-        raise ToolError(f"Model {resolved!r} has no version {version}; it has {versions_of(store, resolved)}.")
+        raise UserError(f"Model {resolved!r} has no version {version}; it has {versions_of(store, resolved)}.")
     store.execute("UPDATE models SET default_version = ? WHERE name = ?", (version, resolved))
 
 
 def add_alias(store: Store, alias: str, name: str) -> None:
     alias = alias.strip().strip("/")
     if not alias or len(alias) > 200 or any(ch.isspace() for ch in alias) or "@" in alias:
-        raise ToolError(
+        raise UserError(
             f"Invalid alias {alias!r}: use an endpoint-style id without spaces or '@', e.g. fal-ai/jane/sid."
         )
     resolved = _model_name_for(store, name)
     if resolved is None:
-        raise ToolError(_unknown_message(store, name))
+        raise UserError(_unknown_message(store, name))
     taken = store.query_one("SELECT model_name FROM model_aliases WHERE alias = ?", (alias,))
     if taken and taken["model_name"] != resolved:
-        raise ToolError(f"Alias {alias!r} already points to model {taken['model_name']!r}; remove that first.")
+        raise UserError(f"Alias {alias!r} already points to model {taken['model_name']!r}; remove that first.")
     if store.query_one("SELECT 1 FROM models WHERE name = ?", (alias,)):
-        raise ToolError(f"{alias!r} is already a model name; an alias must differ from every model name.")
+        raise UserError(f"{alias!r} is already a model name; an alias must differ from every model name.")
     store.execute("INSERT OR IGNORE INTO model_aliases (alias, model_name) VALUES (?, ?)", (alias, resolved))
 
 
@@ -285,10 +285,10 @@ def rename(store: Store, old: str, new: str) -> None:
     new = validate_model_name(new)
     resolved = _model_name_for(store, old)
     if resolved is None:
-        raise ToolError(_unknown_message(store, old))
+        raise UserError(_unknown_message(store, old))
     with store.transaction() as conn:
         if conn.execute("SELECT 1 FROM models WHERE name = ?", (new,)).fetchone():
-            raise ToolError(f"A model named {new!r} already exists.")
+            raise UserError(f"A model named {new!r} already exists.")
         conn.execute("PRAGMA defer_foreign_keys = ON")
         conn.execute("UPDATE models SET name = ? WHERE name = ?", (new, resolved))
         conn.execute("UPDATE model_versions SET model_name = ? WHERE model_name = ?", (new, resolved))
@@ -300,10 +300,10 @@ def delete_version(store: Store, name: str, version: int) -> ModelVersion:
     """Remove one version (the caller deletes its local file). A pinned default on it is unpinned."""
     resolved = _model_name_for(store, name)
     if resolved is None:
-        raise ToolError(_unknown_message(store, name))
+        raise UserError(_unknown_message(store, name))
     row = store.query_one("SELECT * FROM model_versions WHERE model_name = ? AND version = ?", (resolved, version))
     if row is None:
-        raise ToolError(f"Model {resolved!r} has no version {version}; it has {versions_of(store, resolved)}.")
+        raise UserError(f"Model {resolved!r} has no version {version}; it has {versions_of(store, resolved)}.")
     deleted = _version(row, effective_default(store, resolved))
     with store.transaction() as conn:
         conn.execute("DELETE FROM model_versions WHERE id = ?", (row["id"],))

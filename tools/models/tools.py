@@ -20,7 +20,7 @@ from tools.models import registry
 from tools.models.registry import ModelSummary, ModelVersion
 from tools.training.trigger_words import check_trigger_word
 
-FLUX_ENDPOINT = "fal-ai/flux-lora"
+FLUX_ENDPOINT: Literal["fal-ai/flux-lora"] = "fal-ai/flux-lora"
 SD_ENDPOINT = "fal-ai/lora"
 EXTERNAL_ENDPOINTS = (FLUX_ENDPOINT, SD_ENDPOINT)
 MAX_LORA_BYTES = 2 * 1024**3

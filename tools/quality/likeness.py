@@ -3,7 +3,7 @@
 Enabled by the `likeness` extra (`dlib-bin` wheel + the `face_recognition_models` weights, ~100 MB). Distances
 between descriptors of the same person are ~0.06-0.44 and of different people >= 0.62 (dlib's threshold is
 0.6); the score maps the median distance to the reference photos onto 1-10 so the matrix's likeness column
-can be filled without a human. Without the extra every entry point raises a ToolError that says how to enable it.
+can be filled without a human. Without the extra every entry point raises a UserError that says how to enable it.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from server.errors import UserError
 from server.images import open_image
 
 METHOD = "dlib-face-descriptor"
@@ -44,7 +44,7 @@ class LikenessResult(BaseModel):
 def available() -> bool:
     try:
         _models()
-    except ToolError:
+    except UserError:
         return False
     return True
 
@@ -65,7 +65,7 @@ def _models() -> tuple[Any, Any, Any]:
         import dlib
         import face_recognition_models
     except ImportError as exc:
-        raise ToolError(ENABLE_HINT) from exc
+        raise UserError(ENABLE_HINT) from exc
     detector = dlib.get_frontal_face_detector()
     predictor = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
     encoder = dlib.face_recognition_model_v1(face_recognition_models.face_recognition_model_location())
@@ -97,7 +97,7 @@ def reference_descriptors(paths: Sequence[Path]) -> list[Any]:
         if faces:
             found.append(faces[0])
     if not found:
-        raise ToolError(
+        raise UserError(
             f"No face was found in any of the {len(paths)} reference photo(s); give clear photos of the person "
             "(reference_photos) or score likeness by eye."
         )

@@ -9,13 +9,13 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from prompts.loader import TemplateError, normalize_name
+from server.errors import UserError
 from server.storage import Store, new_id, utc_now
-from tools.common import slugify
 from tools.models import registry
+from tools.shared import slugify
 
 
 class Evaluation(BaseModel):
@@ -102,7 +102,7 @@ def record(
 def record_many(store: Store, model: str | None, entries: list[ScoreEntry]) -> list[Evaluation]:
     """Check every entry first, then store them all in one transaction: all or nothing, every problem named."""
     if not entries:
-        raise ToolError("record needs scores=[{scenario, quality, likeness, notes}] (one item per score).")
+        raise UserError("record needs scores=[{scenario, quality, likeness, notes}] (one item per score).")
     rows, problems = [], []
     for index, entry in enumerate(entries):
         try:
@@ -118,10 +118,10 @@ def record_many(store: Store, model: str | None, entries: list[ScoreEntry]) -> l
                     None,
                 )
             )
-        except ToolError as exc:
+        except UserError as exc:
             problems.append(f"scores[{index}]: {exc}")
     if problems:
-        raise ToolError("Nothing was recorded: " + " | ".join(problems))
+        raise UserError("Nothing was recorded: " + " | ".join(problems))
     with store.transaction() as conn:
         for row in rows:
             conn.execute(f"INSERT INTO evaluations ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row)
@@ -139,7 +139,7 @@ def _evaluation_row(
     likeness_method: str | None,
 ) -> dict[str, Any]:
     if quality is None and likeness is None:
-        raise ToolError("record needs quality and/or likeness (1-10).")
+        raise UserError("record needs quality and/or likeness (1-10).")
     model_name: str | None = None
     version: int | None = None
     if generation_id:
@@ -147,16 +147,16 @@ def _evaluation_row(
             "SELECT model_name, model_version, scenario FROM generations WHERE id = ?", (generation_id,)
         )
         if generation is None:
-            raise ToolError(f"No generation {generation_id!r}; pass the id execute_custom_model or run returned.")
+            raise UserError(f"No generation {generation_id!r}; pass the id execute_custom_model or run returned.")
         model_name, version = generation["model_name"], generation["model_version"]
         scenario = scenario or generation["scenario"]
     if model:
         resolved = registry.resolve(store, model)
         model_name, version = resolved.model_name, resolved.version
     if model_name is None or version is None:
-        raise ToolError("record needs model=<name>@v<N> (or a generation_id of a generation made with a model).")
+        raise UserError("record needs model=<name>@v<N> (or a generation_id of a generation made with a model).")
     if not scenario:
-        raise ToolError("record needs scenario, e.g. professional-headshot.")
+        raise UserError("record needs scenario, e.g. professional-headshot.")
     return {
         "id": new_id("eval"),
         "model_name": model_name,
@@ -218,13 +218,13 @@ def compare(store: Store, model_name: str, version_a: int | None, version_b: int
     scored = sorted({v for by_version in table.values() for v in by_version})
     if version_a is None or version_b is None:
         if len(scored) < 2:
-            raise ToolError(
+            raise UserError(
                 f"{model_name!r} has scores for {len(scored)} version(s) ({scored}); compare needs two. Record "
                 "scores for another version (quality_matrix action=record or run_suite) first."
             )
         version_a, version_b = scored[-2], scored[-1]
     if version_a == version_b:
-        raise ToolError("Compare two different versions, e.g. versions=[1, 2].")
+        raise UserError("Compare two different versions, e.g. versions=[1, 2].")
     comparisons, overall_a, overall_b = [], [], []
     for scenario, by_version in table.items():
         a, b = by_version.get(version_a), by_version.get(version_b)
@@ -251,11 +251,12 @@ def compare(store: Store, model_name: str, version_a: int | None, version_b: int
     wins_b = sum(1 for c in comparisons if c.winner == f"v{version_b}")
     wins_a = sum(1 for c in comparisons if c.winner == f"v{version_a}")
     if abs(mean_b - mean_a) < 0.25:
-        winner, reason = None, f"Too close to call ({mean_a} vs {mean_b}); score more seeds or scenarios."
+        kept: int | None = None
+        reason = f"Too close to call ({mean_a} vs {mean_b}); score more seeds or scenarios."
     else:
-        winner = version_b if mean_b > mean_a else version_a
+        kept = version_b if mean_b > mean_a else version_a
         reason = (
-            f"v{winner} scores {max(mean_a, mean_b)} vs {min(mean_a, mean_b)} on average over {len(overall_a)} "
+            f"v{kept} scores {max(mean_a, mean_b)} vs {min(mean_a, mean_b)} on average over {len(overall_a)} "
             f"shared scenario(s) (scenario wins v{version_a}:{wins_a}, v{version_b}:{wins_b})."
         )
     return Comparison(
@@ -264,7 +265,7 @@ def compare(store: Store, model_name: str, version_a: int | None, version_b: int
         scenarios=comparisons,
         overall_a=mean_a,
         overall_b=mean_b,
-        winner=winner,
+        winner=kept,
         reason=reason,
     )
 

@@ -13,16 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from prompts.loader import Template
+from server.errors import UserError
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
-from tools.common import ProgressFn
 from tools.library import prompt_store
 from tools.models import registry
 from tools.quality import likeness
+from tools.shared import ProgressFn
 
 MAX_CELLS = 48
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
@@ -82,7 +82,7 @@ async def start(
     progress: ProgressFn,
     dry_run: bool = False,
 ) -> tuple[SuiteReport, list[bytes]]:
-    from tools.library.tools import render_for
+    from tools.library.render import render_for
 
     store = state.store
     first = registry.resolve(store, model)
@@ -120,7 +120,7 @@ async def start(
                     }
                 )
     if len(plan) > MAX_CELLS:
-        raise ToolError(
+        raise UserError(
             f"That suite has {len(plan)} images; the limit is {MAX_CELLS}. Use fewer scenarios, seeds, versions or "
             "scale variants, or run it in parts."
         )
@@ -190,7 +190,7 @@ async def _dry_run(
         warnings += [w for w in planned.warnings if w.startswith("Cost:") and w not in warnings]
     try:
         check_budget(state.settings, state.store, total, f"This test suite ({len(plan)} images)")
-    except ToolError as exc:
+    except UserError as exc:
         warnings.append(f"It would be refused now: {exc}")
     cells = [
         SuiteCell(
@@ -232,7 +232,7 @@ async def _submit_waiting(
     nothing half-made is left behind. After the first image the remaining cost is checked against the budget.
     """
     from server.costs import check_budget
-    from tools.generation.plan import run_generation
+    from tools.generation.run import run_generation
 
     store = state.store
     waiting = store.query(
@@ -240,7 +240,7 @@ async def _submit_waiting(
         "ORDER BY position",
         (suite_id,),
     )
-    total = store.query_one("SELECT COUNT(*) AS n FROM test_suite_cells WHERE suite_id = ?", (suite_id,))["n"]
+    total = len(store.query("SELECT position FROM test_suite_cells WHERE suite_id = ?", (suite_id,)))
     warnings: list[str] = []
     for index, cell in enumerate(waiting):
         if time.monotonic() >= deadline and index > 0:
@@ -258,7 +258,7 @@ async def _submit_waiting(
                 use_lora=cell["variant"] != "baseline",
                 wait_seconds=0,
             )
-        except ToolError as exc:
+        except UserError as exc:
             if first_call and index == 0:
                 store.execute("DELETE FROM test_suites WHERE id = ?", (suite_id,))
                 raise
@@ -278,7 +278,7 @@ async def _submit_waiting(
                     output.estimated_cost_usd * remaining,
                     f"The remaining {remaining} images of this test suite",
                 )
-            except ToolError as exc:
+            except UserError as exc:
                 _give_up(state, suite_id, cell["position"] + 1, str(exc))
                 warnings.append(f"Only the first image was submitted: {exc}")
                 break
@@ -299,8 +299,8 @@ async def status(
     store = state.store
     suite = store.query_one("SELECT * FROM test_suites WHERE id = ?", (suite_id,))
     if suite is None:
-        raise ToolError(f"No test suite {suite_id!r}; run_suite returns the suite_id to pass here.")
-    from tools.generation.plan import generation_status
+        raise UserError(f"No test suite {suite_id!r}; run_suite returns the suite_id to pass here.")
+    from tools.generation.run import generation_status
 
     deadline = time.monotonic() + wait_seconds
     # submitting gets most of the budget; polling what was submitted gets the rest
@@ -441,12 +441,12 @@ async def _score_likeness(state: AppState, report: SuiteReport) -> None:
     if not likeness.available():
         report.warnings.append(likeness.ENABLE_HINT)
         return
-    from tools.quality.tools import score_generations
+    from tools.quality.scoring import score_generations
 
     ids = [c.generation_id for c in report.cells if c.status == "completed" and c.generation_id]
     try:
         results = await score_generations(state, ids, reference_photos=None)
-    except ToolError as exc:
+    except UserError as exc:
         report.warnings.append(f"Likeness not scored: {exc}")
         return
     by_id = {r.generation_id: r for r in results}

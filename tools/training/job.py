@@ -1,30 +1,26 @@
-"""Training runs as rows in SQLite, moved forward by fal's answers.
+"""The training kind of job: rows in `trainings`, driven through their life by the job engine (server/jobs.py).
 
-One function, `refresh`, advances a run (status → result → model version → local LoRA file); the
-training_status tool and the background watcher both call it, under one lock per training, so whoever
-sees completion first registers the model and the other finds it done. A row whose `next_poll_at` is set
-still has work to do; NULL means nothing is left to ask fal.
+This module adds what is particular to trainings: the dataset to train on, the duplicate rule (an identical
+request that is running, done or unknown is returned instead of paid for again), progress and ETA from fal's
+log lines, and the "on finished" hook that registers the model version and keeps a local copy of the LoRA.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import weakref
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.catalog.trainers import TrainerProfile
-from server.costs import check_budget, record_cost
-from server.errors import DiskFull, UserError
+from server.errors import DiskFull, InvalidInput, NotFound, UserError
 from server.fal_gateway import FalError, JobStatus
+from server.jobs import CancelOutcome, Finish, JobKind, JobState
 from server.state import AppState
-from server.storage import Store, from_json, new_id, to_json, utc_now
+from server.storage import from_json, new_id, to_json, utc_now
 from tools.dataset.upload import live_upload
 from tools.models import registry
 from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
@@ -33,15 +29,8 @@ from tools.training.trainers import trainer_for_endpoint
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("submitting", "queued", "running")
-# An identical request in these states is reused instead of paid for again. 'unknown' = a submission whose answer
-# was lost: fal may have queued (and billed) it, so only force=true submits the same request again.
-BLOCKING = ("submitting", "queued", "running", "completed", "unknown")
-UNKNOWN_OUTCOME_HELP = (
-    "Check https://fal.ai/dashboard/requests: if the run is not there, call start_training again with force=true."
-)
-SUBMIT_GRACE_SECONDS = 120.0  # a 'submitting' row older than this without a fal id was interrupted
 SHOWN_LOG_LINES = 8
+MAX_LOG_LINE_CHARS = 500
 # A LoRA file is hundreds of MB: it gets longer than a generated image, still bounded.
 LORA_DOWNLOAD_DEADLINE_SECONDS = 300.0
 
@@ -51,7 +40,7 @@ class TrainingRun(BaseModel):
     model_name: str
     model_type: str
     endpoint: str
-    status: str = Field(description="submitting | queued | running | completed | failed | cancelled | unknown")
+    status: JobState
     dataset_id: str | None = None
     trigger_word: str | None = None
     steps: int | None = None
@@ -84,7 +73,7 @@ def load(state: AppState, training_id: str) -> dict[str, Any]:
     if row is None:
         recent = [r["id"] for r in state.store.query("SELECT id FROM trainings ORDER BY created_at DESC LIMIT 5")]
         hint = f" Recent trainings: {', '.join(recent)}." if recent else " No trainings have been started yet."
-        raise ToolError(f"No training with id {training_id!r}.{hint} Call training_status() to list them.")
+        raise NotFound(f"No training with id {training_id!r}.{hint} Call training_status() to list them.")
     return row
 
 
@@ -97,7 +86,7 @@ def latest_for_model(state: AppState, model_name: str) -> dict[str, Any]:
         "SELECT * FROM trainings WHERE model_name = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", (name,)
     )
     if row is None:
-        raise ToolError(f"No training found for model {model_name!r}. Call training_status() to list trainings.")
+        raise NotFound(f"No training found for model {model_name!r}. Call training_status() to list trainings.")
     return row
 
 
@@ -177,8 +166,11 @@ def _next_step(run: TrainingRun) -> str:
 # -- datasets -------------------------------------------------------------------------------------------
 
 
-async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, ZipFacts | None]:
-    """A dataset id/name from prepare_dataset, a local .zip, or an http(s) URL of a zip in fal storage."""
+async def resolve_dataset(state: AppState, ref: str, *, upload: bool = True) -> tuple[DatasetSource, ZipFacts | None]:
+    """A dataset id/name from prepare_dataset, a local .zip, or an http(s) URL of a zip in fal storage.
+
+    With `upload=False` (a dry run) nothing is uploaded: a zip not yet in fal storage shows where it would come from.
+    """
     ref = ref.strip()
     if ref.startswith(("http://", "https://")):
         return DatasetSource(url=ref), None
@@ -188,23 +180,31 @@ async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, Zip
     if row is None:
         local = Path(ref).expanduser()
         if local.suffix.lower() == ".zip" and local.is_file():
-            facts = await anyio.to_thread.run_sync(inspect_zip, local)
-            url, _ = await _upload(state, local)
-            return DatasetSource(url=url, image_count=facts.image_count, zip_path=local), facts
-        raise ToolError(
+            local_facts = await anyio.to_thread.run_sync(inspect_zip, local)
+            local_url = (await _upload(state, local))[0] if upload else _not_uploaded(local)
+            return DatasetSource(url=local_url, image_count=local_facts.image_count, zip_path=local), local_facts
+        raise NotFound(
             f"No dataset {ref!r}. Pass a dataset id from prepare_dataset, a local .zip file, or an https URL of a "
             "zip already in fal storage."
         )
     zip_path = Path(row["zip_path"]) if row.get("zip_path") else None
-    facts = None
+    facts: ZipFacts | None = None
     if zip_path is not None and zip_path.is_file():
         facts = await anyio.to_thread.run_sync(inspect_zip, zip_path)
-    try:  # a stored fal URL may have expired (fal keeps files ~7 days): checked, re-uploaded when gone
-        url, _ = await live_upload(state.fal, state.store, row)
-    except UserError as exc:
-        raise ToolError(exc.message) from exc
-    except FalError as exc:
-        raise ToolError(exc.message) from exc
+    if upload:
+        try:  # a stored fal URL may have expired (fal keeps files ~7 days): checked, re-uploaded when gone
+            url, _ = await live_upload(state.fal, state.store, row)
+        except FalError as exc:
+            raise UserError(exc.message) from exc
+    elif row.get("fal_url"):
+        url = row["fal_url"]
+    elif zip_path is not None and zip_path.is_file():
+        url = _not_uploaded(zip_path)
+    else:
+        raise InvalidInput(
+            f"Dataset {row['id']} has no uploaded zip and its local zip is missing ({zip_path}). Run "
+            "prepare_dataset on the photo folder again."
+        )
     assert url is not None
     source = DatasetSource(
         url=url,
@@ -214,6 +214,10 @@ async def resolve_dataset(state: AppState, ref: str) -> tuple[DatasetSource, Zip
         zip_path=zip_path,
     )
     return source, facts
+
+
+def _not_uploaded(path: Path) -> str:
+    return f"(not uploaded by a dry run: {path.name} is uploaded to fal storage when the training starts)"
 
 
 async def _renew_dataset(state: AppState, row: dict[str, Any]) -> str:
@@ -237,32 +241,23 @@ async def _upload(state: AppState, path: Path) -> tuple[str, bool]:
     try:
         return await state.fal.upload_file_once(state.store, path)
     except FalError as exc:
-        raise ToolError(exc.message) from exc
+        raise UserError(exc.message) from exc
 
 
 # -- starting -------------------------------------------------------------------------------------------
 
 
 def find_duplicate(state: AppState, plan: TrainingPlan) -> dict[str, Any] | None:
-    marks = ", ".join("?" for _ in BLOCKING)
-    return state.store.query_one(
-        f"SELECT * FROM trainings WHERE request_hash = ? AND status IN ({marks}) ORDER BY created_at DESC LIMIT 1",
-        (plan.request_hash, *BLOCKING),
-    )
+    return state.jobs.blocking_duplicate(TRAINING, plan.request_hash)
 
 
 async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, force: bool) -> tuple[TrainingRun, bool]:
-    """Submit `plan` once; returns (run, reused). The row exists before fal is called."""
-    settings, store = state.settings, state.store
+    """Submit `plan` once; returns (run, reused). The row exists, and its cost is reserved, before fal is called."""
     trainer = plan.trainer
     async with state.lock(f"training-submit:{plan.request_hash}"):
         duplicate = None if force else find_duplicate(state, plan)
         if duplicate is not None:
             return to_run(state, duplicate), True
-        check_budget(
-            settings, store, plan.estimate_usd, f"Training {plan.model_name} on {trainer.endpoint} ({plan.steps} steps)"
-        )
-        now = utc_now()
         training_id = new_id("trn")
         options = {
             "trigger_word": plan.trigger_word,
@@ -272,210 +267,49 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
             "notes": plan.notes,
             "price_note": plan.price_note,
         }
-        store.insert(
-            "trainings",
-            {
-                "id": training_id,
-                "model_name": plan.model_name,
-                "model_type": trainer.alias,
-                "endpoint": trainer.endpoint,
-                "dataset_id": dataset_id,
-                "request_json": to_json(plan.body),
-                "request_hash": plan.request_hash,
-                "status": "submitting",
-                "estimated_cost": plan.estimate_usd,
-                "options_json": to_json(options),
-                "poll_interval": settings.poll_min_seconds,
-                "next_poll_at": time.time() + SUBMIT_GRACE_SECONDS,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
-        try:
-            request_id = await state.fal.submit(trainer.endpoint, plan.body)
-        except FalError as exc:
-            # A crash or cancellation here leaves the row 'submitting'; the poller marks it 'unknown' later.
-            if exc.status_code is not None and not exc.ambiguous:  # fal answered and refused: no job exists
-                outcome = f"Training {training_id} was not started; nothing was charged."
-                new_status = "failed"
-            else:  # the answer was lost: fal may have queued it anyway
-                outcome = (
-                    f"Training {training_id} is recorded as 'unknown': fal may have received it before the "
-                    f"connection failed. {UNKNOWN_OUTCOME_HELP}"
-                )
-                new_status = "unknown"
-            _update(
-                state, training_id, {"status": new_status, "error": f"{exc.message} {outcome}", "next_poll_at": None}
-            )
-            raise ToolError(f"{exc.message} ({outcome})") from exc
-        _update(
-            state,
-            training_id,
-            {"fal_request_id": request_id, "status": "queued", "next_poll_at": time.time() + settings.poll_min_seconds},
-        )
-        record_cost(
-            store,
-            kind="training",
-            ref_id=training_id,
-            endpoint=trainer.endpoint,
-            amount_usd=plan.estimate_usd,
-            model_name=plan.model_name,
-        )
-    state.watcher.wake()
+        row = {
+            "id": training_id,
+            "model_name": plan.model_name,
+            "model_type": trainer.alias,
+            "endpoint": trainer.endpoint,
+            "dataset_id": dataset_id,
+            "request_json": to_json(plan.body),
+            "request_hash": plan.request_hash,
+            "estimated_cost": plan.estimate_usd,
+            "options_json": to_json(options),
+        }
+        what = f"Training {plan.model_name} on {trainer.endpoint} ({plan.steps} steps)"
+        state.jobs.record(TRAINING, [row], what=what)
+        await state.jobs.submit(TRAINING, training_id)
     return to_run(state, load(state, training_id)), False
 
 
 # -- advancing ------------------------------------------------------------------------------------------
 
 
-def _update(state: AppState, training_id: str, changes: dict[str, Any]) -> None:
-    state.store.update("trainings", "id", training_id, {**changes, "updated_at": utc_now()})
-
-
-def _backoff(state: AppState, row: dict[str, Any], changed: bool) -> dict[str, Any]:
-    settings = state.settings
-    previous = row.get("poll_interval") or settings.poll_min_seconds
-    interval = settings.poll_min_seconds if changed else min(previous * 1.5, settings.poll_max_seconds)
-    interval = max(settings.poll_min_seconds, min(interval, settings.poll_max_seconds))
-    return {"poll_interval": interval, "next_poll_at": time.time() + interval}
-
-
 async def refresh(state: AppState, training_id: str) -> dict[str, Any]:
     """Move one run forward as far as fal allows right now; returns the fresh row. Never raises on fal errors."""
-    async with state.lock(f"training:{training_id}"):
-        row = load(state, training_id)
-        if row["next_poll_at"] is None:
-            return row
-        try:
-            await _advance(state, row)
-        except FalError as exc:
-            if exc.status_code == 404:  # fal no longer knows the request: nothing more will come
-                _update(state, training_id, {"status": "failed", "error": f"fal: {exc.message}", "next_poll_at": None})
-            else:  # transient fal trouble: note it and try again later
-                note = {"error": f"Last check failed: {exc.message}", **_backoff(state, row, False)}
-                _update(state, training_id, note)
-        except Exception:
-            log.exception("advancing training %s failed", training_id)
-            _update(state, training_id, {"next_poll_at": time.time() + state.settings.poll_max_seconds})
-        return load(state, training_id)
+    load(state, training_id)
+    return await state.jobs.advance(TRAINING, training_id)
 
 
-async def _advance(state: AppState, row: dict[str, Any]) -> None:
-    training_id = row["id"]
-    if row["status"] == "submitting":
-        if row["fal_request_id"] is None:
-            if datetime.fromisoformat(row["created_at"]).timestamp() + SUBMIT_GRACE_SECONDS <= time.time():
-                _update(
-                    state,
-                    training_id,
-                    {
-                        "status": "unknown",
-                        "next_poll_at": None,
-                        "error": "The server stopped while submitting, before fal confirmed the job, so fal may "
-                        f"or may not have it. {UNKNOWN_OUTCOME_HELP}",
-                    },
-                )
-            return
-        _update(state, training_id, {"status": "queued"})
-        row = load(state, training_id)
-    if row["status"] in ("queued", "running", "cancelled") and row["result_json"] is None:
-        status = await state.fal.status(row["endpoint"], row["fal_request_id"], with_logs=True)
-        row = await _apply_status(state, row, status)
-    if row["status"] == "completed" and row["next_poll_at"] is not None:
-        await _finalize(state, row)
-
-
-async def _apply_status(state: AppState, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
-    training_id = row["id"]
-    cancelled = row["status"] == "cancelled"
+def _on_status(state: AppState, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
+    """Queue position, log lines (redacted, capped), progress and ETA from one status answer."""
     if status.state == "queued":
-        changed = row["queue_position"] != status.queue_position
-        _update(
-            state,
-            training_id,
-            {
-                "status": row["status"] if cancelled else "queued",
-                "queue_position": status.queue_position,
-                "error": row["error"] if cancelled else None,
-                **_backoff(state, row, changed),
-            },
-        )
-        return load(state, training_id)
-    changes: dict[str, Any] = {}
-    messages = log_messages(status.logs)
+        return {"queue_position": status.queue_position} if row["queue_position"] != status.queue_position else {}
+    changes: dict[str, Any] = {"queue_position": None}
+    messages = [state.jobs.copied(m, MAX_LOG_LINE_CHARS) or "" for m in log_messages(status.logs)]
     if messages:
         changes["logs_json"] = to_json(messages[-KEEP_LOG_LINES:])
     if row["started_at"] is None:
         changes["started_at"] = utc_now()
     if status.state == "running":
         changes.update(_progress(row, messages))
-        changed = changes.get("progress") != row["progress"] or row["status"] != "running"
-        changes["status"] = row["status"] if cancelled else "running"
-        changes["queue_position"] = None
-        changes["error"] = row["error"] if cancelled else None
-        _update(state, training_id, {**changes, **_backoff(state, row, changed)})
-        return load(state, training_id)
-    # COMPLETED: fal reports failure (and cancellation) as COMPLETED with an error
-    if status.error:
-        was_cancel = cancelled or status.error_type == "request_cancelled"
-        note = await _renew_dataset(state, row) if status.error_type == "training_data_error" else ""
-        _update(
-            state,
-            training_id,
-            {
-                **changes,
-                "status": "cancelled" if was_cancel else "failed",
-                "error": f"fal: {status.error}" + (f" ({status.error_type})" if status.error_type else "") + note,
-                "completed_at": utc_now(),
-                "eta_seconds": None,
-                "next_poll_at": None,
-            },
-        )
-        return load(state, training_id)
-    try:
-        result = await state.fal.result(row["endpoint"], row["fal_request_id"])
-    except FalError as exc:
-        if exc.retryable:
-            raise
-        final = "cancelled" if cancelled else "failed"
-        message = f"fal: {exc.message}"
-        if exc.status_code == 404:
-            message = (
-                "fal no longer has this training's result (fal keeps results about 1 hour, only ~6 minutes for "
-                "large ones, and nobody polled in time). Look for the LoRA file under "
-                f"https://fal.ai/dashboard/requests (request {row['fal_request_id']}) and register it with "
-                "manage_model(action='register_external'), or train again."
-            )
-        _update(
-            state,
-            training_id,
-            {
-                **changes,
-                "status": final,
-                "error": message,
-                "completed_at": utc_now(),
-                "next_poll_at": None,
-            },
-        )
-        return load(state, training_id)
-    # persisted the moment it is seen: fal keeps results for minutes to an hour only
-    _update(
-        state,
-        training_id,
-        {
-            **changes,
-            "status": "completed",
-            "result_json": to_json(result),
-            "progress": 100.0,
-            "eta_seconds": 0.0,
-            "queue_position": None,
-            "error": "Finished before the cancellation took effect (fal charged the run)." if cancelled else None,
-            "completed_at": utc_now(),
-            "poll_interval": state.settings.poll_min_seconds,
-            "next_poll_at": time.time(),
-        },
-    )
-    return load(state, training_id)
+        if changes.get("progress") == row["progress"]:
+            changes.pop("progress", None)
+    else:
+        changes.update({"eta_seconds": None})
+    return changes
 
 
 def _progress(row: dict[str, Any], messages: list[str]) -> dict[str, Any]:
@@ -520,25 +354,17 @@ def _request_steps(request: dict[str, Any], trainer: TrainerProfile | None) -> i
     return value if isinstance(value, int) else None
 
 
-async def _finalize(state: AppState, row: dict[str, Any]) -> None:
+async def _on_finished(state: AppState, row: dict[str, Any], result: dict[str, Any]) -> Finish:
     """Register the model version (once) and keep a local copy of the LoRA file."""
     training_id = row["id"]
     trainer = trainer_for_endpoint(state.catalog, row["endpoint"])
-    result = from_json(row["result_json"], {})
     files = _lora_files(result, trainer)
     expected = trainer.lora_outputs if trainer else ("a *lora* field",)
     if not files or (trainer and len(files) < len(trainer.lora_outputs)):
-        _update(
-            state,
-            training_id,
-            {
-                "status": "failed",
-                "next_poll_at": None,
-                "error": f"fal finished but its result lacks the LoRA file(s) {list(expected)}: {list(result)[:20]}",
-            },
-        )
-        return
+        keys = state.jobs.copied(str(list(result)[:20]), 500)
+        return Finish(failed=True, note=f"fal finished but its result lacks the LoRA file(s) {list(expected)}: {keys}")
     url = files[0]["url"]
+    done: dict[str, Any] = {"progress": 100.0, "eta_seconds": 0.0}
     options = from_json(row.get("options_json"), {}) or {}
     request = from_json(row["request_json"], {})
     version = registry.register_version(
@@ -562,79 +388,45 @@ async def _finalize(state: AppState, row: dict[str, Any]) -> None:
         cost_usd=row["estimated_cost"],
         notes=f"Trained by {training_id}; fal request {row['fal_request_id']}.",
     )
-    _update(state, training_id, {"model_version_id": version.id})
+    done["model_version_id"] = version.id
     if version.lora_path and Path(version.lora_path).is_file():
-        _update(state, training_id, {"lora_path": version.lora_path, "next_poll_at": None})
-        return
+        return Finish(changes={**done, "lora_path": version.lora_path})
     dest = state.settings.loras_dir / version.model_name / f"v{version.version}-{training_id}.safetensors"
     try:
         deadline = max(LORA_DOWNLOAD_DEADLINE_SECONDS, state.settings.download_deadline_seconds)
-        download = await state.fal.download(url, dest, deadline_seconds=deadline)
+        download = await state.jobs.download(url, dest, deadline_seconds=deadline)
     except (FalError, DiskFull) as exc:
         if isinstance(exc, FalError) and exc.retryable:
             note = f"LoRA registered by URL; local copy pending (will retry): {exc.message}"
-            _update(state, training_id, {"error": note, **_backoff(state, row, False)})
-            return
-        note = f"LoRA registered by URL only; the local copy could not be made: {exc.message}"
-        _update(state, training_id, {"error": note, "next_poll_at": None})
-        return
+            return Finish(done=False, note=note, changes=done)
+        return Finish(
+            note=f"LoRA registered by URL only; the local copy could not be made: {exc.message}", changes=done
+        )
     state.store.update(
         "model_versions", "id", version.id, {"lora_path": str(download.path), "lora_sha256": download.sha256}
     )
-    _update(state, training_id, {"lora_path": str(download.path), "error": None, "next_poll_at": None})
     log.info("training %s: %s v%s saved to %s", training_id, version.model_name, version.version, download.path)
+    return Finish(changes={**done, "lora_path": str(download.path)})
 
 
-async def cancel(state: AppState, training_id: str) -> tuple[str, dict[str, Any]]:
-    row = load(state, training_id)
-    if row["status"] in ("completed", "failed", "cancelled"):
-        raise ToolError(f"Training {training_id} is already {row['status']}; there is nothing to cancel.")
-    if row["fal_request_id"] is None:
-        raise ToolError(f"Training {training_id} has no fal request id yet; call training_status and try again.")
-    try:
-        await state.fal.cancel(row["endpoint"], row["fal_request_id"])
-    except FalError as exc:
-        fresh = await refresh(state, training_id)
-        if fresh["status"] == "completed":
-            return "already_completed", fresh
-        raise ToolError(f"Could not cancel training {training_id}: {exc.message}") from exc
-    async with state.lock(f"training:{training_id}"):
-        _update(
-            state,
-            training_id,
-            {
-                "status": "cancelled",
-                "error": "Cancellation requested; waiting for fal to confirm.",
-                "eta_seconds": None,
-                "poll_interval": state.settings.poll_min_seconds,
-                "next_poll_at": time.time(),
-            },
-        )
-    fresh = await refresh(state, training_id)
-    return "cancellation_requested", fresh
+async def _on_failed(state: AppState, row: dict[str, Any], status: JobStatus) -> str:
+    """fal could not use the training data: renew an expired dataset upload so that a new start can work."""
+    return await _renew_dataset(state, row) if status.error_type == "training_data_error" else ""
 
 
-# -- background -----------------------------------------------------------------------------------------
+TRAINING = JobKind(
+    name="training",
+    table="trainings",
+    noun="Training",
+    on_finished=_on_finished,
+    on_status=_on_status,
+    on_failed=_on_failed,
+    with_logs=True,
+    blocking=(JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.UNKNOWN),
+    force_hint="force=true to start_training",
+)
 
 
-_resumed: weakref.WeakSet[Store] = weakref.WeakSet()
-
-
-async def poll_due_trainings(state: AppState) -> None:
-    """Watcher hook: advance every run whose next poll is due (each run keeps its own backoff).
-
-    On the first tick of a server process, every unfinished run is made due at once: after a restart the
-    backoff a previous process chose is stale, and a finished job's result may be about to expire on fal.
-    """
-    if state.store not in _resumed:
-        _resumed.add(state.store)
-        state.store.execute(
-            "UPDATE trainings SET next_poll_at = ? WHERE next_poll_at IS NOT NULL AND status != 'submitting'",
-            (time.time(),),
-        )
-    due = state.store.query(
-        "SELECT id FROM trainings WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? ORDER BY next_poll_at LIMIT 25",
-        (time.time(),),
-    )
-    for row in due:
-        await refresh(state, row["id"])
+async def cancel(state: AppState, training_id: str) -> tuple[CancelOutcome, dict[str, Any]]:
+    load(state, training_id)
+    return await state.jobs.cancel(TRAINING, training_id)

@@ -8,10 +8,10 @@ from typing import Annotated, Any, Literal
 import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget
+from server.errors import UserError
 from tools.common import Progress, dedented, state_of, tool_meta, user_errors
 from tools.training import job as jobs
 from tools.training import trainers
@@ -90,9 +90,16 @@ def register(server: MCPServer) -> None:
         state = state_of(ctx)
         with user_errors():
             trainer = await resolve_trainer(state.catalog, model_type)
-            checks = {"steps": steps, "num_epochs": num_epochs, "learning_rate": learning_rate, "style": style}
-            precheck(trainer, model_name=model_name, trigger_word=trigger_word, **checks)
-        source, facts = await jobs.resolve_dataset(state, dataset)
+            precheck(
+                trainer,
+                model_name=model_name,
+                trigger_word=trigger_word,
+                steps=steps,
+                num_epochs=num_epochs,
+                learning_rate=learning_rate,
+                style=style,
+            )
+        source, facts = await jobs.resolve_dataset(state, dataset, upload=not dry_run)
         with user_errors():
             plan = build_plan(
                 trainer,
@@ -123,7 +130,7 @@ def register(server: MCPServer) -> None:
             budget_message = None
             try:
                 check_budget(state.settings, state.store, plan.estimate_usd, f"Training {plan.model_name}")
-            except ToolError as refusal:
+            except UserError as refusal:
                 budget_message = str(refusal)
             duplicate = jobs.find_duplicate(state, plan)
             if duplicate is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from mcp.server.mcpserver.exceptions import ToolError
+from server.errors import UserError
 
 MIN_LENGTH = 3
 MAX_LENGTH = 32
@@ -368,35 +368,35 @@ _ALLOWED = re.compile(r"^[A-Za-z0-9_\-]+$")
 
 
 def check_trigger_word(word: str) -> list[str]:
-    """Validate a trigger word. Raises ToolError if unusable; returns warnings (possibly empty) otherwise.
+    """Validate a trigger word. Raises UserError if unusable; returns warnings (possibly empty) otherwise.
 
     Rules: 3-32 characters; letters, digits, '_' or '-'; at least one letter; up to three space-separated
     tokens (a multi-token trigger such as "sks person" is allowed but warned about); not a common English
     word or a common first name (those carry meaning the base model already has).
     """
     if word is None or not word.strip():
-        raise ToolError("The trigger word is empty. Pick a short, made-up token such as SIDAI or ohwx.")
+        raise UserError("The trigger word is empty. Pick a short, made-up token such as SIDAI or ohwx.")
     text = word.strip()
     if len(text) < MIN_LENGTH:
-        raise ToolError(
+        raise UserError(
             f"The trigger word {text!r} is too short ({len(text)} characters; at least {MIN_LENGTH}). "
             "Short tokens collide with existing words; use something like SIDAI or ohwx."
         )
     if len(text) > MAX_LENGTH:
-        raise ToolError(f"The trigger word is {len(text)} characters long; keep it to at most {MAX_LENGTH}.")
+        raise UserError(f"The trigger word is {len(text)} characters long; keep it to at most {MAX_LENGTH}.")
     tokens = text.split()
     if len(tokens) > MAX_TOKENS:
-        raise ToolError(
+        raise UserError(
             f"The trigger word {text!r} has {len(tokens)} words; use one made-up token (at most {MAX_TOKENS} words)."
         )
     for token in tokens:
         if not _ALLOWED.match(token):
-            raise ToolError(
+            raise UserError(
                 f"The trigger word {text!r} contains characters other than letters, digits, '_' and '-'. "
                 "Use a plain token such as SIDAI so every trainer and prompt handles it the same way."
             )
     if not re.search(r"[A-Za-z]", text):
-        raise ToolError(f"The trigger word {text!r} has no letter; use a made-up word such as SIDAI or ohwx.")
+        raise UserError(f"The trigger word {text!r} has no letter; use a made-up word such as SIDAI or ohwx.")
     warnings: list[str] = []
     lowered = [token.lower() for token in tokens]
     if len(tokens) == 1:
@@ -408,7 +408,7 @@ def check_trigger_word(word: str) -> list[str]:
             )
     else:
         if all(token in COMMON_WORDS or token in COMMON_FIRST_NAMES for token in lowered):
-            raise ToolError(
+            raise UserError(
                 f"The trigger word {text!r} is made only of common words; the model already knows them. "
                 "Use a made-up token such as SIDAI."
             )
@@ -421,12 +421,12 @@ def check_trigger_word(word: str) -> list[str]:
 
 def _reject_common(text: str, lowered: str) -> None:
     if lowered in COMMON_WORDS:
-        raise ToolError(
+        raise UserError(
             f"The trigger word {text!r} is a common English word; the base model already has a meaning for it, so "
             "the LoRA would blur into it. Use a made-up token such as SIDAI or ohwx."
         )
     if lowered in COMMON_FIRST_NAMES:
-        raise ToolError(
+        raise UserError(
             f"The trigger word {text!r} is a common first name; the model would mix the person with everyone of that "
             "name. Use a made-up token, e.g. the name with letters dropped or doubled (SIDAI, ohwx)."
         )

@@ -9,6 +9,7 @@ rate, so the budget caps still guard the call and the answer says the figure is 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -29,6 +30,7 @@ PREFERRED_IMAGE_TO_VIDEO = (
 # For a price fal has not published here: above what fal's listed video endpoints charge per second of output
 # (the dearest with audio are around $0.40-0.50/s), so an estimate never undershoots.
 ASSUMED_USD_PER_SECOND = 0.50
+PER_SECONDS = re.compile(r"^\s*(\d+(?:\.\d+)?)?\s*(?:video\s+)?(?:seconds?|secs?|s)(?:\s+of\s+video)?\s*$")
 ASSUMED_CLIP_SECONDS = 10.0  # for an endpoint whose schema does not say how long its clips are
 
 
@@ -103,12 +105,14 @@ def chosen_image_to_video(candidate: Candidate | None, endpoint: str, *, with_lo
 
 
 def per_second(price: Price | None) -> float | None:
+    """USD per second of video, when fal prices the endpoint by the second ('second', '5 seconds', …)."""
     if price is None:
         return None
-    unit = price.unit.lower().strip()
-    if unit in ("second", "seconds", "s", "sec", "video second", "video seconds"):
-        return price.usd
-    return None
+    match = PER_SECONDS.match(price.unit.lower())
+    if match is None:
+        return None
+    count = float(match.group(1)) if match.group(1) else 1.0
+    return price.usd / count if count > 0 else None
 
 
 def estimate_cost(facts: VideoFacts, seconds: float | None, price: Price | None) -> CostEstimate:

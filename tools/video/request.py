@@ -57,6 +57,7 @@ class VideoPlan:
     still_cost: float
     model: ModelVersion | None = None  # whose still (and name on the saved clip)
     still_plan: Plan | None = None  # model start: the generation that makes the still
+    still_input: dict[str, Any] | None = None  # what the still was asked with (before the server picks a seed)
     still_generation_id: str | None = None  # generation start
     still_path: Path | None = None  # generation / image start: the local file to upload
     still_url: str | None = None  # generation start: fal's URL, used when the local file is gone
@@ -114,6 +115,7 @@ async def plan_video(
     candidate = await _endpoint(catalog, endpoint)
     facts = candidate.facts
     still_plan: Plan | None = None
+    still_input: dict[str, Any] | None = None
     if kind == "model":
         assert model is not None
         scenario_size = template.settings.image_size if template else None
@@ -146,6 +148,7 @@ async def plan_video(
         still_cost=still_plan.estimate if still_plan else 0.0,
         model=model,
         still_plan=still_plan,
+        still_input=still_input,
         still_generation_id=reference if kind == "generation" else None,
         still_path=still.path if still is not None and still.path.is_file() else None,
         still_url=still_url,

@@ -35,10 +35,11 @@ def local_still(raw: str) -> Still:
         raise InvalidInput(f"image {path.name!r} is not a .jpg, .png or .webp file: convert it to JPEG first")
     try:
         with open_image(path, STILL_FORMATS) as image:
+            image.verify()  # a damaged file is refused here, before it could be uploaded
+        with open_image(path, STILL_FORMATS) as image:  # verify() leaves the image unusable: open it again
             width, height = image.size
             if image.getexif().get(EXIF_ORIENTATION) in ROTATED:  # shown turned by a quarter: sides swap
                 width, height = height, width
-            image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise InvalidInput(f"image {path.name!r} cannot be read as JPEG, PNG or WebP ({exc}): save it again") from None
     return Still(path, width, height, path.stat().st_size)
