@@ -48,9 +48,10 @@ def eta_seconds(first_step: int, first_at: float, step: int, now: float, total: 
 
 
 # Before fal's logs give a step rate, the ETA comes from the steps asked for and a duration per step. fal's catalogue
-# gives a duration (metadata.duration_estimate, minutes at the trainer's default 1000 steps) for these trainers only:
+# gives a duration (metadata.duration_estimate: 35 and 20, read as minutes for the default 1000 steps; seconds
+# would be impossible for a training) for these two trainers only, and the project's catalogue does not keep it:
 FAL_SECONDS_PER_STEP = {"fal-ai/qwen-image-trainer": 35 * 60 / 1000, "fal-ai/ltx-video-trainer": 20 * 60 / 1000}
-# Every other trainer: the lower of those two rates, rounded (a LoRA step on fal's GPUs takes about a second).
+# Every other trainer: the lower of those two rates, named as an assumption in every answer that uses it.
 ASSUMED_SECONDS_PER_STEP = 1.2
 
 
