@@ -328,8 +328,14 @@ class Store:
                         self._conn.execute(f"PRAGMA user_version={version}")
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (a full disk, an I/O error); a second ROLLBACK would
+        # then raise "no transaction is active" and hide the error that explains what happened.
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -339,7 +345,7 @@ class Store:
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._conn.execute("COMMIT")
 

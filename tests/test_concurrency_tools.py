@@ -23,6 +23,8 @@ async def test_twenty_concurrent_tool_calls_on_one_model(client: Client, setting
     external = {"action": "register_external", "name": "sid", "trigger_word": "SIDAI", "lora_url": lora}
     await call_ok(client, "manage_model", external)
     fake_fal.script("fal-ai/flux-lora", queue_polls=1, run_polls=1)
+    # The training stays on fal for the whole test: finishing early would register a fifth version of sid.
+    fake_fal.script(FAST, queue_polls=10_000)
     training = {"dataset": dataset_url(fake_fal), "model_name": "sid", "trigger_word": "SIDAI", "steps": 1000}
 
     calls: list[tuple[str, dict[str, Any]]] = [

@@ -8,6 +8,7 @@ Nothing in the server is mocked: the answers must say what happened, in which fo
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from mcp import Client, StdioServerParameters
 
 from tests.conftest import TEST_KEY
@@ -33,7 +35,7 @@ RLIMITED = (
     f"resource.setrlimit(resource.RLIMIT_FSIZE, ({RLIMIT_BYTES}, {RLIMIT_BYTES})); "
     "os.execv(sys.executable, [sys.executable, '-m', 'server'])"
 )
-MOUNT_THEN_SERVE = 'mount -t tmpfs -o size=256k tmpfs "$0" && exec "$@"'
+MOUNT_THEN_SERVE = 'mount -t tmpfs -o size=${TMPFS_SIZE:-256k} tmpfs "$0" && exec "$@"'
 
 
 def _tmpfs_available(probe_dir: Path) -> bool:
@@ -46,7 +48,7 @@ def _tmpfs_available(probe_dir: Path) -> bool:
     return done.returncode == 0
 
 
-def _server(tmp_path: Path, fake: FakeFal, mechanism: str, full_dir: Path) -> StdioServerParameters:
+def _server(tmp_path: Path, fake: FakeFal, mechanism: str, full_dir: Path, size: str = "256k") -> StdioServerParameters:
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FAL")}
     env.update(
@@ -57,6 +59,7 @@ def _server(tmp_path: Path, fake: FakeFal, mechanism: str, full_dir: Path) -> St
             "FAL_VIDEO_MCP_POLL_MIN_SECONDS": "0.2",
             "FAL_VIDEO_MCP_POLL_MAX_SECONDS": "1",
             "FAL_VIDEO_MCP_TOOL_WAIT_SECONDS": "20",
+            "TMPFS_SIZE": size,
         }
     )
     if mechanism == "rlimit":
@@ -117,3 +120,20 @@ async def test_a_lora_file_refused_by_the_disk_keeps_the_model_and_says_why(tmp_
     loras = tmp_path / "home" / "loras" / "bigmodel"
     assert training["status"] == "completed" and training["model_version"] == 1
     assert "refused a file this large" in training["error"] and str(loras) in training["error"], training["error"]
+
+
+async def test_a_database_write_onto_a_full_disk_says_where_and_that_nothing_is_half_written(
+    tmp_path: Path, fake_fal: FakeFal
+) -> None:
+    home = tmp_path / "home"
+    entries = {f"big-{i}": {"prompt": f"Photo of SIDAI, entry {i}, " + "very detailed " * 3000} for i in range(60)}
+    async with Client(_server(tmp_path, fake_fal, "tmpfs", home, size="1m")) as client:
+        result = await client.call_tool(
+            "prompt_library", {"action": "import", "yaml_text": yaml.safe_dump(entries), "trigger_word": "SIDAI"}
+        )
+        listed = await call_ok(client, "prompt_library", {"action": "list"})
+    text = " ".join(getattr(block, "text", "") for block in result.content)
+    assert result.is_error, text[:300]
+    assert f"database {home / 'fal-video.sqlite3'} could not be written" in text and "free there" in text, text
+    assert "nothing is half-written" in text
+    assert not any(name.startswith("big-") for name in json.dumps(listed).split('"'))

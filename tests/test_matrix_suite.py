@@ -105,10 +105,11 @@ async def test_suite_status_finishes_what_run_suite_left_pending(
 async def test_images_not_submitted_in_time_are_submitted_by_suite_status(
     make_settings: Callable[..., Settings], fake_fal: FakeFal
 ) -> None:
-    # 2.5 s: the first submission of a process also reads fal's catalogue and loads the schema validator
-    settings = make_settings(tool_wait_seconds=2.5)
+    # Submissions stop at 0.7 of the wait (5.95 s): the first 4 s submission ends before that even with ~2 s of a
+    # loaded machine's overhead (the first submission also reads fal's catalogue), the second one ends after it.
+    settings = make_settings(tool_wait_seconds=8.5)
     register_model(settings, lora_url=fake_fal.add_file("sid.safetensors", b"lora"))
-    fake_fal.inject(r"flux-lora/?$", "delay", method="POST", times=2, delay=1.0)  # slow submissions
+    fake_fal.inject(r"flux-lora/?$", "delay", method="POST", times=2, delay=4.0)  # slow submissions
     async with Client(create_server(settings), mode="legacy") as client:
         started = await call_ok(
             client,

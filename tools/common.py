@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import inspect
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel
 
+from server.disk import free_space
 from server.errors import UserError
 from server.fal_gateway import FalError
 from server.state import AppState
@@ -48,8 +50,30 @@ def _reporting_domain_errors(fn: F) -> F:
             return await fn(*args, **kwargs)
         except (UserError, FalError) as exc:
             raise ToolError(exc.message) from exc
+        except sqlite3.OperationalError as exc:
+            state = _state_in(args, kwargs)
+            if state is None or not _is_storage_full(exc):
+                raise
+            db = state.settings.db_path
+            raise ToolError(
+                f"The server's database {db} could not be written: {exc} ({free_space(db.parent)} free there). "
+                "SQLite rolled the change back, so nothing is half-written. Free space on that disk (or point "
+                "FAL_VIDEO_MCP_HOME at a disk with room) and call again."
+            ) from exc
 
     return call  # type: ignore[return-value]
+
+
+def _is_storage_full(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "disk is full" in text or "disk i/o error" in text
+
+
+def _state_in(args: tuple[Any, ...], kwargs: dict[str, Any]) -> AppState | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Context):
+            return state_of(value)
+    return None
 
 
 def tool_meta(

@@ -162,9 +162,10 @@ class Catalog:
             self._platform()  # its TLS context takes tens of ms to build
 
     def _platform(self) -> PlatformClient:
-        if self._client is None:
-            self._client = PlatformClient.for_settings(self._settings)
-        return self._client
+        with self._lock:  # the warm-up thread and the event loop may both ask first
+            if self._client is None:
+                self._client = PlatformClient.for_settings(self._settings)
+            return self._client
 
     async def aclose(self) -> None:
         if self._client is not None:

@@ -81,36 +81,42 @@ def get_template(store: Store, raw_name: str) -> Template:
 
 def save_template(store: Store, template: Template, *, overwrite: bool) -> Template:
     """Insert or (with overwrite) replace a user template; see the module's override rule."""
-    name = template.name
+    save_templates(store, [template], overwrite=overwrite)
+    return get_template(store, template.name)
+
+
+def save_templates(store: Store, templates: list[Template], *, overwrite: bool) -> None:
+    """Save several templates in one transaction: all of them, or (on any refusal or failed write) none."""
     now = utc_now()
     with store.transaction() as conn:
-        existing = conn.execute("SELECT created_at FROM prompts WHERE name = ?", (name,)).fetchone()
-        if not overwrite and (existing is not None or name in builtin_templates()):
-            kind = "a built-in template" if existing is None else "a saved template"
-            raise UserError(
-                f"{name!r} is already {kind}. Pick another name, or pass overwrite=true to replace it"
-                + (
-                    " (your copy then shadows the built-in; deleting it restores the built-in)."
-                    if existing is None
-                    else "."
+        for template in templates:
+            name = template.name
+            existing = conn.execute("SELECT created_at FROM prompts WHERE name = ?", (name,)).fetchone()
+            if not overwrite and (existing is not None or name in builtin_templates()):
+                kind = "a built-in template" if existing is None else "a saved template"
+                raise UserError(
+                    f"{name!r} is already {kind}. Pick another name, or pass overwrite=true to replace it"
+                    + (
+                        " (your copy then shadows the built-in; deleting it restores the built-in)."
+                        if existing is None
+                        else "."
+                    )
                 )
+            row = {
+                "name": name,
+                "template": template.template,
+                "description": template.description,
+                "settings_json": to_json(template.settings.model_dump(exclude_none=True)),
+                "variables_json": to_json(template.variables),
+                "tags_json": to_json(template.tags),
+                "model_name": template.model_name,
+                "model_version": template.model_version,
+                "created_at": existing["created_at"] if existing is not None else now,
+                "updated_at": now,
+            }
+            conn.execute(
+                f"INSERT OR REPLACE INTO prompts ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row
             )
-        row = {
-            "name": name,
-            "template": template.template,
-            "description": template.description,
-            "settings_json": to_json(template.settings.model_dump(exclude_none=True)),
-            "variables_json": to_json(template.variables),
-            "tags_json": to_json(template.tags),
-            "model_name": template.model_name,
-            "model_version": template.model_version,
-            "created_at": existing["created_at"] if existing is not None else now,
-            "updated_at": now,
-        }
-        conn.execute(
-            f"INSERT OR REPLACE INTO prompts ({', '.join(row)}) VALUES ({', '.join(':' + k for k in row)})", row
-        )
-    return get_template(store, name)
 
 
 def delete_template(store: Store, raw_name: str) -> tuple[Template, bool]:

@@ -275,11 +275,9 @@ def _import(store: Any, text: str, overwrite: bool, trigger_word: str | None) ->
             "YAML, or pass overwrite=true to replace them (your copy of a built-in shadows it; deleting the copy "
             "restores the built-in)."
         )
-    imported = []
-    for entry in parsed:
-        if entry.name not in unchanged:
-            prompt_store.save_template(store, entry, overwrite=True)
-            imported.append(entry.name)
+    changed = [entry for entry in parsed if entry.name not in unchanged]
+    prompt_store.save_templates(store, changed, overwrite=True)
+    imported = [entry.name for entry in changed]
     message = f"Imported {len(imported)}, unchanged {len(unchanged)}."
     if clashes:
         message += f" Replaced: {', '.join(clashes)}."
