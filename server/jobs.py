@@ -74,6 +74,7 @@ MAX_FINISH_PASSES = 6  # calls of a kind's on_finished hook that asked to be ret
 GONE_AFTER_404S = 3  # fal answering 404 to this many status requests in a row means it has lost the job
 FAL_ANSWERS = (400, 404, 410, 422)  # HTTP answers to a result request that are fal's verdict, not a glitch
 MAX_COPIED_CHARS = 2000  # default cap for any text copied from fal into a row or an answer
+FIRST_PASS_SECONDS = 10.0  # how long a status call waits for a fresh check when it asked not to wait
 UNKNOWN_HELP = "Check https://fal.ai/dashboard/requests before running it again"
 LATE_CANCEL_NOTE = "Finished before the cancellation took effect (fal charged it)."
 
@@ -135,6 +136,7 @@ class JobEngine:
         self._locks: dict[Key, anyio.Lock] = {}
         self._submitting: set[Key] = set()
         self._busy: set[Key] = set()
+        self._passed: dict[Key, anyio.Event] = {}  # set when a pass over the job ends (what `watch` waits for)
         self._resumed = False
         self._group: anyio.abc.TaskGroup | None = None
         self._limiter = anyio.CapacityLimiter(8)
@@ -282,7 +284,10 @@ class JobEngine:
             fresh = self._row(kind, job_id)
             if fresh["next_poll_at"] is None:
                 self._forget(key)
-            return fresh
+        passed = self._passed.pop(key, None)
+        if passed is not None:
+            passed.set()
+        return fresh
 
     async def _advance(self, kind: JobKind, row: dict[str, Any]) -> None:
         job_id, status = row["id"], row["status"]
@@ -456,6 +461,44 @@ class JobEngine:
                 return row
             await anyio.sleep(interval)
             interval = min(interval * 1.5, 2.0)
+
+    async def watch(
+        self,
+        kind: JobKind,
+        job_id: str,
+        seconds: float,
+        on_row: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+        *,
+        first_pass_seconds: float = FIRST_PASS_SECONDS,
+    ) -> dict[str, Any]:
+        """For a status call, which only reads: have the background poller check the job now (and at a quick
+        pace while someone watches) until it is finished or `seconds` pass; returns the row as the poller left it.
+
+        The first check is waited for up to `first_pass_seconds` even when `seconds` is 0, so the answer is fresh.
+        Recording fal's answer, registering results and downloading stay the poller's work, in its own tasks.
+        """
+        key = (kind.name, job_id)
+        deadline = time.monotonic() + seconds
+        first_deadline = time.monotonic() + max(seconds, first_pass_seconds)
+        interval = 0.1
+        row = self._row(kind, job_id)
+        first = True
+        while row["next_poll_at"] is not None:
+            passed = self._passed.setdefault(key, anyio.Event())
+            self._schedule(key, 0.0)
+            self.wake()
+            with anyio.move_on_after(max((first_deadline if first else deadline) - time.monotonic(), 0.0)):
+                await passed.wait()
+            first = False
+            row = self._row(kind, job_id)
+            if on_row is not None:
+                await on_row(row)
+            finished_once = row["status"] == JobState.COMPLETED and (row.get("finish_attempts") or 0) > 0
+            if finished_once or time.monotonic() + interval >= deadline:
+                break
+            await anyio.sleep(interval)
+            interval = min(interval * 1.5, 2.0)
+        return row
 
     async def poll_due(self) -> None:
         """The background poller: advance every job whose poll is due, each in its own task."""

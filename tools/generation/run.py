@@ -295,11 +295,19 @@ def _shorten(value: Any) -> Any:
     return value
 
 
-async def generation_status(state: AppState, generation_id: str, wait_seconds: float = 0) -> GenerationOutput:
-    """The generation as recorded; checks fal once (or until `wait_seconds`) if it is still open."""
+async def generation_status(
+    state: AppState, generation_id: str, wait_seconds: float = 0, progress: ProgressFn | None = None
+) -> GenerationOutput:
+    """The generation as recorded; if it is still open, the job engine checks fal now (and keeps following it
+    for up to `wait_seconds`). Only reads: the engine's poller records the result and saves the files."""
     row = _row(state, generation_id)
     if row["next_poll_at"] is not None and row["fal_request_id"]:
-        await _wait_for(state, generation_id, _wait(state, wait_seconds), None)
+
+        async def report(fresh: dict[str, Any]) -> None:
+            if progress is not None and fresh["next_poll_at"] is not None:
+                await progress(*_progress_of(fresh))
+
+        await state.jobs.watch(GENERATION, generation_id, _wait(state, wait_seconds), report)
     return load(state, generation_id)
 
 

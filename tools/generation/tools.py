@@ -239,9 +239,8 @@ def register(server: MCPServer) -> None:
         _raise_if_single_failure([output])
         return await _respond(state, [output], None)
 
-    # not read-only: a finished job's result is recorded and its files are downloaded into the output dir
     @server.tool(
-        **tool_meta("Generation status", read_only=False, idempotent=True, open_world=True), name="generation_status"
+        **tool_meta("Generation status", read_only=True, idempotent=True, open_world=True), name="generation_status"
     )
     async def generation_status_tool(
         ctx: Context[Any],
@@ -249,12 +248,15 @@ def register(server: MCPServer) -> None:
         batch_id: str | None = None,
         wait_seconds: Annotated[float, Field(ge=0, le=35)] = 0,
     ) -> Annotated[CallToolResult, GenerationResult]:
-        """Collect a generation (or batch) still running when execute_custom_model answered. Free."""
+        """Collect a generation (or batch) still running when execute_custom_model answered. Free; the server saves
+        the files itself when fal finishes."""
         state = state_of(ctx)
         if bool(generation_id) == bool(batch_id):
             raise ToolError("Give exactly one of generation_id or batch_id.")
         if generation_id:
-            return await _respond(state, [await generation_status(state, generation_id, wait_seconds)], None)
+            progress = Progress(ctx) if wait_seconds else None
+            output = await generation_status(state, generation_id, wait_seconds, progress)
+            return await _respond(state, [output], None)
         assert batch_id is not None
         outputs = batch_outputs(state, batch_id)
         deadline = anyio.current_time() + wait_seconds

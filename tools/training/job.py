@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,22 @@ from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.dataset.upload import live_upload
 from tools.models import registry
-from tools.training.progress import KEEP_LOG_LINES, eta_seconds, latest_step, log_messages
+from tools.training.progress import (
+    KEEP_LOG_LINES,
+    Eta,
+    eta_seconds,
+    latest_step,
+    log_messages,
+    measured_eta,
+    planned_eta,
+)
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
 from tools.training.trainers import trainer_for_endpoint
 
 log = logging.getLogger(__name__)
 
 SHOWN_LOG_LINES = 8
+BRIEF_LOG_CHARS = 120
 MAX_LOG_LINE_CHARS = 500
 # A LoRA file is hundreds of MB: it gets longer than a generated image, still bounded.
 LORA_DOWNLOAD_DEADLINE_SECONDS = 300.0
@@ -50,6 +60,7 @@ class TrainingRun(BaseModel):
     current_step: int | None = None
     total_steps: int | None = None
     eta_seconds: float | None = None
+    eta_basis: str | None = Field(default=None, description="Measured from fal's logs, or an estimate from steps.")
     last_logs: list[str] = Field(default_factory=list)
     error: str | None = Field(default=None, description="fal's error for a failed run, or a pending-work note.")
     estimated_cost_usd: float
@@ -111,6 +122,8 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
             version, lora_url = found["version"], found["lora_url"]
     if lora_url is None and row["result_json"] and trainer:
         lora_url = _lora_url(from_json(row["result_json"], {}), trainer)
+    total = step.total if step else _request_steps(request, trainer)
+    eta = _eta(row, total, step.step if step else 0)
     run = TrainingRun(
         id=row["id"],
         model_name=row["model_name"],
@@ -124,8 +137,9 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
         queue_position=row["queue_position"] if row["status"] == "queued" else None,
         progress_percent=row["progress"],
         current_step=step.step if step else None,
-        total_steps=step.total if step else _request_steps(request, trainer),
-        eta_seconds=row["eta_seconds"] if row["status"] == "running" else None,
+        total_steps=total,
+        eta_seconds=eta.seconds if eta else None,
+        eta_basis=eta.basis if eta else None,
         last_logs=messages[-SHOWN_LOG_LINES:],
         error=row["error"],
         estimated_cost_usd=row["estimated_cost"],
@@ -142,6 +156,52 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
     )
     run.next_step = _next_step(run)
     return run
+
+
+class TrainingProgress(BaseModel):
+    """A queued or running training in a few lines: what a poll needs, nothing more."""
+
+    id: str
+    model_name: str
+    status: JobState
+    queue_position: int | None = None
+    progress_percent: float | None = None
+    current_step: int | None = None
+    total_steps: int | None = None
+    eta_seconds: float | None = None
+    eta_basis: str | None = None
+    last_logs: list[str] = Field(default_factory=list, description="The latest log line, shortened.")
+    next_step: str
+
+
+def is_open(row: dict[str, Any]) -> bool:
+    return row["status"] in (JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING)
+
+
+def to_progress(state: AppState, row: dict[str, Any]) -> TrainingProgress:
+    run = to_run(state, row)
+    latest = run.last_logs[-1:] if run.last_logs else []
+    return TrainingProgress(
+        id=run.id,
+        model_name=run.model_name,
+        status=run.status,
+        queue_position=run.queue_position,
+        progress_percent=run.progress_percent,
+        current_step=run.current_step,
+        total_steps=run.total_steps,
+        eta_seconds=run.eta_seconds,
+        eta_basis=run.eta_basis,
+        last_logs=[line if len(line) <= BRIEF_LOG_CHARS else line[: BRIEF_LOG_CHARS - 3] + "..." for line in latest],
+        next_step=f"training_status(training_id='{run.id}', wait_seconds=30)",
+    )
+
+
+def _eta(row: dict[str, Any], total_steps: int | None, done_steps: int) -> Eta | None:
+    if row["status"] == JobState.RUNNING and row["eta_seconds"]:
+        return measured_eta(row["eta_seconds"])
+    if row["status"] in (JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING):
+        return planned_eta(row["endpoint"], total_steps, done_steps, queued=row["status"] != JobState.RUNNING)
+    return None
 
 
 def _next_step(run: TrainingRun) -> str:
@@ -287,10 +347,12 @@ async def submit(state: AppState, plan: TrainingPlan, dataset_id: str | None, fo
 # -- advancing ------------------------------------------------------------------------------------------
 
 
-async def refresh(state: AppState, training_id: str) -> dict[str, Any]:
-    """Move one run forward as far as fal allows right now; returns the fresh row. Never raises on fal errors."""
+async def watch(
+    state: AppState, training_id: str, seconds: float, on_row: Callable[[dict[str, Any]], Awaitable[None]]
+) -> dict[str, Any]:
+    """Have the job engine check the run now and follow it for up to `seconds`; only reads the row itself."""
     load(state, training_id)
-    return await state.jobs.advance(TRAINING, training_id)
+    return await state.jobs.watch(TRAINING, training_id, seconds, on_row)
 
 
 def _on_status(state: AppState, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:

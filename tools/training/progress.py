@@ -45,3 +45,31 @@ def eta_seconds(first_step: int, first_at: float, step: int, now: float, total: 
         return None
     rate = (step - first_step) / (now - first_at)
     return round((total - step) / rate, 1)
+
+
+# Before fal's logs give a step rate, the ETA comes from the steps asked for and a duration per step. fal's catalogue
+# gives a duration (metadata.duration_estimate, minutes at the trainer's default 1000 steps) for these trainers only:
+FAL_SECONDS_PER_STEP = {"fal-ai/qwen-image-trainer": 35 * 60 / 1000, "fal-ai/ltx-video-trainer": 20 * 60 / 1000}
+# Every other trainer: the lower of those two rates, rounded (a LoRA step on fal's GPUs takes about a second).
+ASSUMED_SECONDS_PER_STEP = 1.2
+
+
+@dataclass(frozen=True)
+class Eta:
+    seconds: float
+    basis: str
+
+
+def planned_eta(endpoint: str, total_steps: int | None, done_steps: int = 0, *, queued: bool = False) -> Eta | None:
+    """Remaining time estimated from the steps left and the trainer's duration per step (no measurement yet)."""
+    if not total_steps:
+        return None
+    rate = FAL_SECONDS_PER_STEP.get(endpoint)
+    source = "fal's duration estimate" if rate else f"an assumed {ASSUMED_SECONDS_PER_STEP:g} s/step"
+    left = max(total_steps - done_steps, 0)
+    after = " once it leaves the queue" if queued else ""
+    return Eta(round(left * (rate or ASSUMED_SECONDS_PER_STEP), 0), f"estimate: {left} steps at {source}{after}")
+
+
+def measured_eta(seconds: float) -> Eta:
+    return Eta(seconds, "measured from fal's step logs")

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import time
+import json
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from server.costs import check_budget
 from server.errors import UserError
+from server.state import AppState
 from tools.common import Progress, dedented, state_of, tool_meta, user_errors
 from tools.training import job as jobs
 from tools.training import trainers
-from tools.training.job import TrainingRun
+from tools.training.job import TrainingProgress, TrainingRun
 from tools.training.request import build_plan, precheck
 from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
 
@@ -45,7 +46,9 @@ class StartTrainingResult(BaseModel):
 
 
 class TrainingStatusResult(BaseModel):
-    training: TrainingRun | None = Field(default=None, description="The run asked about.")
+    training: TrainingRun | TrainingProgress | None = Field(
+        default=None, description="The run asked about: in a few lines while queued or running, in full once ended."
+    )
     recent: list[TrainingRun] = Field(default_factory=list, description="Recent runs, when no id/model was given.")
 
 
@@ -150,7 +153,6 @@ def register(server: MCPServer) -> None:
             ]
         return StartTrainingResult(dry_run=False, reused=reused, training=run, budget_ok=True, **common)
 
-    # not read-only: records fal's answers, downloads the LoRA and registers the model version
     @server.resource(
         "fal-video://trainers{?steps}",
         name="trainers",
@@ -164,33 +166,35 @@ def register(server: MCPServer) -> None:
         found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
         return found.model_dump(mode="json")
 
-    @server.tool(**tool_meta("Training status", read_only=False, idempotent=True, open_world=True))
+    @server.tool(**tool_meta("Training status", read_only=True, idempotent=True, open_world=True))
     @dedented
     async def training_status(
         ctx: Context[Any],
         training_id: str | None = None,
         model_name: Annotated[str | None, Field(description="Or the newest training of this model.")] = None,
         wait_seconds: Annotated[float, Field(ge=0, le=MAX_WAIT_SECONDS)] = 0,
-    ) -> TrainingStatusResult:
+    ) -> Annotated[CallToolResult, TrainingStatusResult]:
         """A training's state, progress and ETA (fal's error if it failed); no argument: recent trainings.
 
-        wait_seconds=30 covers half a minute with progress notifications. On completion the version is registered.
+        wait_seconds=30 covers half a minute with progress notifications. The server registers the finished
+        model itself (v1, v2...), whether or not anyone asks.
         """
         state = state_of(ctx)
         if training_id is None and model_name is None:
-            return TrainingStatusResult(recent=jobs.recent(state))
+            return _answer(TrainingStatusResult(recent=jobs.recent(state)))
         row = jobs.load(state, training_id) if training_id else jobs.latest_for_model(state, model_name or "")
-        row = await jobs.refresh(state, row["id"])
         progress = Progress(ctx)
-        deadline = time.monotonic() + min(wait_seconds, MAX_WAIT_SECONDS)
-        interval = max(min(state.settings.poll_min_seconds, 5.0), 0.1)
-        while row["next_poll_at"] is not None and time.monotonic() < deadline:
-            await progress(row["progress"] or 0.0, _progress_message(row))
-            await anyio.sleep(min(interval, max(deadline - time.monotonic(), 0.0)))
-            row = await jobs.refresh(state, row["id"])
+
+        async def report(fresh: dict[str, Any]) -> None:
+            if wait_seconds:
+                await progress(fresh["progress"] or 0.0, _progress_message(state, fresh))
+
+        row = await jobs.watch(state, row["id"], min(wait_seconds, MAX_WAIT_SECONDS), report)
+        if jobs.is_open(row):
+            return _answer(TrainingStatusResult(training=jobs.to_progress(state, row)), brief=True)
         if wait_seconds:
-            await progress(row["progress"] or 0.0, _progress_message(row))
-        return TrainingStatusResult(training=jobs.to_run(state, row))
+            await progress(row["progress"] or 0.0, _progress_message(state, row))
+        return _answer(TrainingStatusResult(training=jobs.to_run(state, row)))
 
     @server.tool(**tool_meta("Cancel a training", read_only=False, destructive=True, idempotent=True, open_world=True))
     @dedented
@@ -211,11 +215,20 @@ def register(server: MCPServer) -> None:
         return CancelTrainingResult(outcome=outcome, training=run, note=note)
 
 
-def _progress_message(row: dict[str, Any]) -> str:
-    if row["status"] == "queued":
-        return f"queued (position {row['queue_position']})" if row["queue_position"] is not None else "queued"
-    if row["status"] == "running":
-        pct = f" {row['progress']:.0f}%" if row["progress"] is not None else ""
-        eta = f", ETA {row['eta_seconds']:.0f}s" if row["eta_seconds"] else ""
-        return f"training{pct}{eta}"
-    return row["status"]
+def _answer(result: TrainingStatusResult, *, brief: bool = False) -> CallToolResult:
+    """The result as structured content and compact JSON text; `brief` drops empty fields (a poll's answer)."""
+    data = result.model_dump(mode="json", exclude_none=brief, exclude_defaults=brief)
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(data, separators=(",", ":")))], structured_content=data
+    )
+
+
+def _progress_message(state: AppState, row: dict[str, Any]) -> str:
+    if not jobs.is_open(row):
+        return str(row["status"])
+    brief = jobs.to_progress(state, row)
+    if brief.status != "running":
+        return f"queued (position {brief.queue_position})" if brief.queue_position is not None else "queued"
+    pct = f" {brief.progress_percent:.0f}%" if brief.progress_percent is not None else ""
+    eta = f", ETA ~{brief.eta_seconds:.0f}s" if brief.eta_seconds else ""
+    return f"training{pct}{eta}"
