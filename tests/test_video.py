@@ -65,12 +65,16 @@ async def test_model_still_clip_preview(settings: Settings, fake_fal: FakeFal) -
         video_id = started["video_id"]
         assert started["status"] in ("queued", "running", "completed")
         done, images = await _status(client, video_id)
+        spent = (await call_ok(client, "cost_report", {}))["totals"]["by_kind"]
     assert done["status"] == "completed", done
+    assert done["estimated_cost_usd"] == pytest.approx(10 * 0.5 + 0.035) and spent["video"] == 5.0
     (still_job,) = fake_fal.submissions("fal-ai/flux-lora")
     assert still_job.input["loras"][0]["path"] == lora_url and still_job.input["prompt"].startswith("photo of sidxyz")
     (clip_job,) = fake_fal.submissions(KLING)
     assert clip_job.input["duration"] == "10" and clip_job.input["prompt"] == "waves hello at the camera"
     assert clip_job.input["image_url"].startswith(fake_fal.base + "/files/")  # the still, as fal stored it
+    for endpoint, job in (("fal-ai/flux-lora", still_job), (KLING, clip_job)):
+        assert fake_fal.catalog.check_submission(endpoint, job.input) == []  # fal's published schema accepts both
     clip = done["clip"]
     path = Path(clip["path"])
     assert path.suffix == ".mp4" and path.name.startswith("sid-v1_waves-hello-at-the-camera_10s")

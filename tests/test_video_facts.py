@@ -136,6 +136,9 @@ def test_still_limits_stated_by_fal() -> None:
     with pytest.raises(InvalidInput, match=r"2048×2048 px and the endpoint takes at most 2000×2000 px: resize it"):
         check_still(wan25, 2048, 2048, 3_000_000)
     check_still(_facts(KLING), 4096, 4096, 9_000_000)  # no stated limit: nothing refused
+    kling26 = _facts("fal-ai/kling-video/v2.6/pro/image-to-video")  # stated only in fal's x-fal, not in words
+    with pytest.raises(InvalidInput, match=r"at most 10.0 MB"):
+        check_still(kling26, 1024, 1024, 11 * 1024 * 1024)
 
 
 def test_no_duration_field_refuses_a_length() -> None:

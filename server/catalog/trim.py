@@ -13,9 +13,13 @@ SCHEMA_KEYS = frozenset(
         "type", "enum", "const", "default", "format", "nullable",
         "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
         "minLength", "maxLength", "minItems", "maxItems", "items", "properties", "required",
-        "additionalProperties", "anyOf", "oneOf", "allOf", "description",
+        "additionalProperties", "anyOf", "oneOf", "allOf", "description", "x-fal",
     }
 )  # fmt: skip
+# fal's stated limits on an input file (`x-fal` on image fields), e.g. the largest start image a video endpoint takes
+FILE_LIMITS = frozenset(
+    {"max_file_size", "max_width", "max_height", "min_width", "min_height", "min_aspect_ratio", "max_aspect_ratio"}
+)
 DESCRIPTION_CHARS = 240
 TEXT_CHARS = 300
 MAX_IDS = 20
@@ -53,6 +57,11 @@ def resolve(node: Any, schemas: dict[str, Any], seen: tuple[str, ...] = (), dept
                 out[key] = _text(value, DESCRIPTION_CHARS)
         elif key == "properties" and isinstance(value, dict):
             out[key] = {name: resolve(sub, schemas, seen, depth + 1) for name, sub in value.items()}
+        elif key == "x-fal":
+            stated = value if isinstance(value, dict) else {}
+            limits = {k: v for k, v in stated.items() if k in FILE_LIMITS and isinstance(v, int | float)}
+            if limits:
+                out[key] = limits
         elif key in ("items", "additionalProperties", "anyOf", "oneOf", "allOf"):
             out[key] = resolve(value, schemas, seen, depth + 1)
         else:

@@ -22,7 +22,7 @@ class VideoOutput(BaseModel):
     video_id: str | None = Field(description="Poll with video_status; None for a dry run.")
     status: VideoState
     endpoint: str
-    start: str = Field(description="model | generation | image: what is animated.")
+    start: str = Field(description="model | generation | image: what is animated; text: a video LoRA, no still.")
     model: str | None = Field(description="name@vN whose likeness it is, if known.")
     motion: str
     seconds: float | None = Field(description="Clip length asked for (or the endpoint's default).")

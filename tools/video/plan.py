@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.catalog.pricing import SIZE_PRESETS
 from server.errors import InvalidInput
 from tools.video.facts import (
     SIZE_PRESET_FOR_ASPECT,
@@ -20,14 +21,7 @@ from tools.video.facts import (
 )
 
 DEFAULT_STILL_SIZE = "landscape_16_9"
-STILL_SIZES = {  # fal's image-size presets in px (what fal-ai/flux-lora makes for each)
-    "square_hd": (1024, 1024),
-    "square": (512, 512),
-    "portrait_4_3": (768, 1024),
-    "portrait_16_9": (576, 1024),
-    "landscape_4_3": (1024, 768),
-    "landscape_16_9": (1024, 576),
-}
+STILL_SIZES = SIZE_PRESETS  # fal's image-size presets in px (what fal-ai/flux-lora makes for each)
 STILL_PROMPT = "photo of {trigger}, {motion}, natural light, sharp focus, high quality"
 ASPECT_TOLERANCE = 0.03  # a still within 3 % of the asked shape counts as that shape
 MAX_PROMPT_CHARS = 2000

@@ -205,7 +205,6 @@ async def _text_to_video(
         still_cost=0.0,
         model=model,
         scenario=template.name if template else None,
-
     )
 
 

@@ -70,7 +70,7 @@ def register(server: MCPServer) -> None:
         digest = job.request_hash(plan)
         twin = None if force else job.twin(state, digest)
         if twin is not None:
-            return _answer(twin, joined=True)
+            return _answer(state, twin, joined=True)
         new_id = job.record(state, plan, digest)
         if plan.still_plan is not None:
             await job.make_still(state, plan, new_id, STILL_WAIT_SECONDS, force)
@@ -86,7 +86,7 @@ async def _follow(state: AppState, video_id: str, wait_seconds: float) -> CallTo
     sending = row["status"] == "submitting" and row["fal_request_id"] is None  # another call is sending it now
     if row["status"] != job.MAKING_STILL and row["next_poll_at"] is not None and not sending:
         row = await state.jobs.wait(job.VIDEO, video_id, wait_seconds)
-    return _answer(row)
+    return _answer(state, row)
 
 
 def _row(state: AppState, video_id: str) -> dict[str, Any]:
@@ -112,13 +112,17 @@ def _planned(plan: VideoPlan) -> VideoOutput:
         cost_note=plan.cost.note + (f"; the still ~${plan.still_cost:.3f}" if plan.still_cost else ""),
         still_generation_id=plan.still_generation_id,
         still_path=str(plan.still_path) if plan.still_path else None,
-        request={key: STILL_MARK if value == PLACEHOLDER_URL else value for key, value in plan.body.items()},
+        request=_shown(plan.body),
         warnings=plan.warnings,
         next_step=f"Dry run: nothing was paid. Call video again without dry_run to {first}send this request.",
     )
 
 
-def _answer(row: dict[str, Any], *, joined: bool = False) -> CallToolResult:
+def _shown(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: STILL_MARK if value == PLACEHOLDER_URL else value for key, value in body.items()}
+
+
+def _answer(state: AppState, row: dict[str, Any], *, joined: bool = False) -> CallToolResult:
     clip = from_json(row["clip_json"])
     warnings = list(from_json(row["warnings_json"], []))
     if joined:
@@ -132,18 +136,26 @@ def _answer(row: dict[str, Any], *, joined: bool = False) -> CallToolResult:
         model=f"{row['model_name']}@v{row['model_version']}" if row["model_name"] else None,
         motion=row["motion"],
         seconds=row["seconds"],
-        estimated_cost_usd=row["estimated_cost"],
+        estimated_cost_usd=round(row["estimated_cost"] + _still_cost(state, row), 4),
         cost_note=row["cost_note"] or "",
         still_generation_id=row["still_generation_id"],
         still_path=row["still_path"],
         clip=ClipFile(**clip) if clip else None,
-        request=from_json(row["request_json"], {}),
+        request=_shown(from_json(row["request_json"], {})),
         warnings=warnings,
         error=row["error"],
         next_step=_next_step(row, finishing),
     )
     preview = stored_preview(clip.get("path")) if clip else None
     return with_previews(output, [preview] if preview else [])
+
+
+def _still_cost(state: AppState, row: dict[str, Any]) -> float:
+    """What the still made for this clip was estimated at (0 when the clip animates an existing picture)."""
+    if row["start_kind"] != "model" or not row["still_generation_id"]:
+        return 0.0
+    still = state.store.query_one("SELECT estimated_cost FROM generations WHERE id = ?", (row["still_generation_id"],))
+    return float(still["estimated_cost"]) if still else 0.0
 
 
 def _next_step(row: dict[str, Any], finishing: bool) -> str:
