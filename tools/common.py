@@ -7,8 +7,7 @@ import base64
 import functools
 import inspect
 import sqlite3
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from mcp.server.mcpserver import Context
@@ -142,12 +141,3 @@ def with_previews(model: BaseModel, previews: list[bytes], mime_type: str = "ima
 
 def not_available(tool: str, issue: str) -> ToolError:
     return ToolError(f"{tool} is not available in this build yet ({issue}).")
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """At the tool edge: a domain refusal (server/errors.py) becomes a ToolError with the same message."""
-    try:
-        yield
-    except UserError as exc:
-        raise ToolError(exc.message) from exc

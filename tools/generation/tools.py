@@ -17,7 +17,7 @@ from server import costs
 from server.errors import UserError
 from server.previews import thumbnails_within_budget
 from server.state import AppState
-from tools.common import Progress, state_of, tool_meta, user_errors, with_previews
+from tools.common import Progress, state_of, tool_meta, with_previews
 from tools.generation import endpoints
 from tools.generation.plan import plan_generation
 from tools.generation.run import (
@@ -187,13 +187,10 @@ def register(server: MCPServer) -> None:
         params = dict(input_params or {})
         if dry_run:
             items = expand_batch(params, batch, seeds, scenario)
-            with user_errors():
-                plans = [
-                    await _dry_run(
-                        state, endpoint, item.input_params, category_hint, item.scenario, lora_scale, use_lora
-                    )
-                    for item in items
-                ]
+            plans = [
+                await _dry_run(state, endpoint, item.input_params, category_hint, item.scenario, lora_scale, use_lora)
+                for item in items
+            ]
             total = round(sum(plan.estimated_cost_usd for plan in plans), 6)
             result = GenerationResult(
                 status="dry_run",

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from server.costs import check_budget
 from server.errors import UserError
 from server.state import AppState
-from tools.common import Progress, dedented, state_of, tool_meta, user_errors
+from tools.common import Progress, dedented, state_of, tool_meta
 from tools.training import job as jobs
 from tools.training import trainers
 from tools.training.job import TrainingProgress, TrainingRun
@@ -91,31 +91,29 @@ def register(server: MCPServer) -> None:
     ) -> StartTrainingResult:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
         state = state_of(ctx)
-        with user_errors():
-            trainer = await resolve_trainer(state.catalog, model_type)
-            precheck(
-                trainer,
-                model_name=model_name,
-                trigger_word=trigger_word,
-                steps=steps,
-                num_epochs=num_epochs,
-                learning_rate=learning_rate,
-                style=style,
-            )
+        trainer = await resolve_trainer(state.catalog, model_type)
+        precheck(
+            trainer,
+            model_name=model_name,
+            trigger_word=trigger_word,
+            steps=steps,
+            num_epochs=num_epochs,
+            learning_rate=learning_rate,
+            style=style,
+        )
         source, facts = await jobs.resolve_dataset(state, dataset, upload=not dry_run)
-        with user_errors():
-            plan = build_plan(
-                trainer,
-                source,
-                model_name=model_name,
-                trigger_word=trigger_word,
-                steps=steps,
-                num_epochs=num_epochs,
-                learning_rate=learning_rate,
-                style=style,
-                concepts=concepts,
-                zip_facts=facts,
-            )
+        plan = build_plan(
+            trainer,
+            source,
+            model_name=model_name,
+            trigger_word=trigger_word,
+            steps=steps,
+            num_epochs=num_epochs,
+            learning_rate=learning_rate,
+            style=style,
+            concepts=concepts,
+            zip_facts=facts,
+        )
         plan.estimate = await training_estimate(
             state.catalog, trainer, plan.steps, state.settings.max_cost_per_call_usd
         )
