@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from server.catalog.requests import ASPECT_RATIOS
 from server.catalog.service import CatalogEntry
 from server.errors import InvalidInput
 
@@ -20,13 +21,7 @@ START_IMAGE_FIELDS = ("image_url", "start_image_url", "first_image_url", "input_
 PROMPT_FIELDS = ("prompt",)
 FPS_FIELDS = ("frames_per_second", "fps", "frame_rate")
 # aspect ratio → fal's size preset, for endpoints that take `video_size` instead of `aspect_ratio`
-SIZE_PRESET_FOR_ASPECT = {
-    "16:9": "landscape_16_9",
-    "9:16": "portrait_16_9",
-    "4:3": "landscape_4_3",
-    "3:4": "portrait_4_3",
-    "1:1": "square_hd",
-}
+SIZE_PRESET_FOR_ASPECT = ASPECT_RATIOS
 LIMIT_PATTERNS = {  # fal's limit_description / field description wording → ImageLimits field
     "max_file_size": r"Max file size:\s*([\d.]+)\s*MB",
     "max_width": r"Max width:\s*(\d+)\s*px",
