@@ -16,6 +16,7 @@ from server.storage import from_json
 from tools.common import state_of, tool_meta, with_previews
 from tools.video import job
 from tools.video.clips import stored_preview
+from tools.video.kind import VIDEO
 from tools.video.models import ClipFile, VideoOutput
 from tools.video.request import PLACEHOLDER_URL, VideoPlan, plan_video
 
@@ -85,7 +86,7 @@ async def _follow(state: AppState, video_id: str, wait_seconds: float) -> CallTo
         row = _row(state, video_id)
     sending = row["status"] == "submitting" and row["fal_request_id"] is None  # another call is sending it now
     if row["status"] != job.MAKING_STILL and row["next_poll_at"] is not None and not sending:
-        row = await state.jobs.wait(job.VIDEO, video_id, wait_seconds)
+        row = await state.jobs.wait(VIDEO, video_id, wait_seconds)
     return _answer(state, row)
 
 
