@@ -1,5 +1,7 @@
 """What the agent sees of every tool, applied once for all of them as MCP middleware.
 
+- Registration: a tool whose arguments `tools.signature_schema` can write is listed from that schema and handed to
+  the SDK (which builds a pydantic model for it) only on its first call, so a start does not build them all.
 - `tools/list`: every tool is paid for in every conversation, so the answer is compacted once: no pydantic
   `title` noise, optional arguments without their `anyOf [..., null]` wrappers, descriptions on one line per
   paragraph, no annotation title repeating the tool's, and output schemas cut to their top level (each field's
@@ -28,7 +30,10 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, Icon, Resource, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
 from pydantic import BaseModel
+
+from tools.signature_schema import signature_schema
 
 Handler = Callable[[Any], Awaitable[Any]]
 
@@ -53,10 +58,16 @@ class AgentServer(MCPServer):
     registering a tool, and a schema the listing would cut down anyway.
     """
 
-    def __init__(self, *args: Any, collections: Sequence[ListedCollection] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, collections: Sequence[ListedCollection] = (), defer_tools: bool = True, **kwargs: Any
+    ) -> None:
+        """`defer_tools=False` registers every tool the SDK's way at once (what tests compare the listing with)."""
         super().__init__(*args, **kwargs)
+        self._defer_tools = defer_tools
         self._surface = AgentSurface(self, collections)
         self.middleware.append(self._surface)
+        self._tool_order: list[str] = []
+        self._deferred: dict[str, _DeferredTool] = {}
 
     async def handshake_done(self, timeout: float) -> None:
         """Return once the host has listed the tools or called one, or after `timeout` seconds."""
@@ -75,11 +86,77 @@ class AgentServer(MCPServer):
         structured_output: bool | None = None,
     ) -> None:
         model = None if structured_output is False else _result_model(fn)
-        if model is None:
-            super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
-            return
-        meta = {**(meta or {}), _OUTPUT_KEY: model_output_schema(model)}
-        super().add_tool(_structured(fn), name, title, description, annotations, icons, meta, structured_output=False)
+        if model is not None:
+            fn, structured_output = _structured(fn), False
+            meta = {**(meta or {}), _OUTPUT_KEY: model_output_schema(model)}
+        tool = _DeferredTool(fn, name or fn.__name__, title, description, annotations, icons, meta, structured_output)
+        self._tool_order.append(tool.name)
+        schema = signature_schema(fn) if self._defer_tools else None
+        if schema is None:
+            self._register(tool)
+        else:
+            self._deferred[tool.name] = tool.with_schema(schema)
+
+    def _register(self, tool: _DeferredTool) -> None:
+        super().add_tool(
+            tool.fn,
+            tool.name,
+            tool.title,
+            tool.description,
+            tool.annotations,
+            tool.icons,
+            tool.meta,
+            tool.structured_output,
+        )
+
+    async def list_tools(self) -> list[MCPTool]:
+        registered = {tool.name: tool for tool in await super().list_tools()}
+        listed = []
+        for name in self._tool_order:
+            deferred = self._deferred.get(name)
+            listed.append(deferred.listing() if deferred is not None else registered.pop(name))
+        return [*listed, *registered.values()]
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        deferred = self._deferred.pop(name, None)
+        if deferred is not None:
+            self._register(deferred)
+        return await super().call_tool(name, arguments, context)
+
+
+class _DeferredTool:
+    """A tool's registration as given to `add_tool`, held until its first call; listed from `schema` meanwhile."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        title: str | None,
+        description: str | None,
+        annotations: ToolAnnotations | None,
+        icons: list[Icon] | None,
+        meta: dict[str, Any] | None,
+        structured_output: bool | None,
+    ) -> None:
+        self.fn, self.name, self.title, self.description = fn, name, title, description
+        self.annotations, self.icons, self.meta, self.structured_output = annotations, icons, meta, structured_output
+        self.schema: dict[str, Any] = {}
+
+    def with_schema(self, schema: dict[str, Any]) -> _DeferredTool:
+        self.schema = schema
+        return self
+
+    def listing(self) -> MCPTool:
+        """What the SDK would list for this tool (the description as `Tool.from_function` takes it)."""
+        return MCPTool(
+            name=self.name,
+            title=self.title,
+            description=self.description or self.fn.__doc__ or "",
+            input_schema=self.schema,
+            annotations=self.annotations,
+            icons=self.icons,
+            _meta=self.meta,
+        )
 
 
 def _result_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
