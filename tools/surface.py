@@ -2,6 +2,7 @@
 
 - Registration: a tool whose arguments `tools.signature_schema` can write is listed from that schema and handed to
   the SDK (which builds a pydantic model for it) only on its first call, so a start does not build them all.
+- Resources are handed to the SDK (a pydantic model each for templates) at the first resources request.
 - `tools/list`: every tool is paid for in every conversation, so the answer is compacted once: no pydantic
   `title` noise, optional arguments without their `anyOf [..., null]` wrappers, descriptions on one line per
   paragraph, no annotation title repeating the tool's, and output schemas cut to their top level (each field's
@@ -68,6 +69,7 @@ class AgentServer(MCPServer):
         self.middleware.append(self._surface)
         self._tool_order: list[str] = []
         self._deferred: dict[str, _DeferredTool] = {}
+        self._pending_resources: list[tuple[str, dict[str, Any], Callable[..., Any]]] = []
 
     async def handshake_done(self, timeout: float) -> None:
         """Return once the host has listed the tools or called one, or after `timeout` seconds."""
@@ -116,6 +118,30 @@ class AgentServer(MCPServer):
             deferred = self._deferred.get(name)
             listed.append(deferred.listing() if deferred is not None else registered.pop(name))
         return [*listed, *registered.values()]
+
+    def resource(self, uri: str, **kwargs: Any) -> Callable[[Any], Any]:
+        def defer(fn: Any) -> Any:
+            self._pending_resources.append((uri, kwargs, fn))
+            return fn
+
+        return defer
+
+    def _register_resources(self) -> None:
+        while self._pending_resources:
+            uri, kwargs, fn = self._pending_resources.pop(0)
+            super().resource(uri, **kwargs)(fn)
+
+    async def list_resources(self) -> list[Any]:
+        self._register_resources()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[Any]:
+        self._register_resources()
+        return await super().list_resource_templates()
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        self._register_resources()
+        return await super().read_resource(uri, context)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         deferred = self._deferred.pop(name, None)
