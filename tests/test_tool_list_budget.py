@@ -122,7 +122,7 @@ async def test_tools_listed_before_their_first_call_show_the_sdk_schema_and_then
     the SDK would give, tool for tool, and a deferred tool runs (and validates) like any other."""
     from server.app import REGISTRATIONS
     from tools.common import ToolServer
-    from tools.surface import compact_tool
+    from tools.compact_schema import compact_tool
 
     ours, reference = ToolServer("ours"), ToolServer("reference", defer_tools=False)
     for surface in REGISTRATIONS:
