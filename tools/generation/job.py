@@ -14,7 +14,7 @@ import anyio
 
 from server.disk import disk_full, is_out_of_room
 from server.fal_gateway import FalError, JobStatus
-from server.jobs import Finish, JobKind
+from server.jobs import Finish, JobHooks
 from server.state import AppState
 from server.storage import from_json, to_json
 from tools.generation import outputs
@@ -121,11 +121,7 @@ async def _on_finished(state: AppState, row: dict[str, Any], result: dict[str, A
     return Finish(done=not retry_later, note=note, changes=changes)
 
 
-GENERATION = JobKind(
-    name="generation",
-    table="generations",
-    noun="Generation",
+HOOKS = JobHooks(
     on_finished=_on_finished,
     on_status=_on_status,
-    force_hint="force=true to execute_custom_model",
 )

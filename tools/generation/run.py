@@ -21,7 +21,7 @@ from server.errors import InvalidInput, NotFound, UserError
 from server.jobs import DuplicateUnknown, JobState, SubmitFailed
 from server.state import AppState
 from server.storage import from_json, new_id, to_json
-from tools.generation.job import GENERATION
+from tools.generation.kind import GENERATION
 from tools.generation.plan import Plan, plan_generation, upload_pending
 from tools.generation.results import GenerationOutput, GenerationState, OutputFile
 from tools.models import registry
