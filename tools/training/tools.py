@@ -18,7 +18,8 @@ from tools.training import job as jobs
 from tools.training import trainers
 from tools.training.job import TrainingProgress, TrainingRun
 from tools.training.request import build_plan, precheck
-from tools.training.trainers import DEFAULT_PRESET, resolve_trainer, training_estimate
+from tools.training.results import DEFAULT_PRESET
+from tools.training.trainers import resolve_trainer, training_estimate
 
 MAX_WAIT_SECONDS = 30.0
 
