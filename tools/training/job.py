@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from server.catalog.trainers import TrainerProfile
 from server.errors import DiskFull, InvalidInput, NotFound, UserError
+from server.eta import Eta
 from server.fal_gateway import FalError, JobStatus
 from server.jobs import CancelOutcome, Finish, JobKind, JobState
 from server.state import AppState
@@ -26,7 +27,6 @@ from tools.dataset.upload import live_upload
 from tools.models import registry
 from tools.training.progress import (
     KEEP_LOG_LINES,
-    Eta,
     eta_seconds,
     latest_step,
     log_messages,
