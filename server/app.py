@@ -14,7 +14,7 @@ from server import __version__
 from server.catalog import Catalog
 from server.config import SERVER_NAME, Settings
 from server.fal_gateway import FalGateway
-from server.jobs import JobEngine
+from server.jobs import JobEngine, JobHooks
 from server.state import AppState
 from server.storage import Store
 from server.watcher import Watcher
@@ -24,14 +24,14 @@ from tools.costs import tools as costs_tools
 from tools.dataset import tools as dataset_tools
 from tools.dataset.staging import remove_stale
 from tools.generation import tools as generation_tools
-from tools.generation.job import GENERATION
+from tools.generation.kind import GENERATION
 from tools.library import tools as library_tools
 from tools.models import tools as models_tools
 from tools.quality import tools as quality_tools
 from tools.training import tools as training_tools
-from tools.training.job import TRAINING
+from tools.training.kind import TRAINING
 from tools.video import tools as video_tools
-from tools.video.job import VIDEO, poll_stills
+from tools.video.kind import MAKING_STILL, VIDEO
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +48,41 @@ REGISTRATIONS = (
     resources,
     workflows,
 )
+
+
+# Each kind's hooks import its behaviour, so they load when a job of that kind first needs them, not at start.
+def _training_hooks() -> JobHooks:
+    from tools.training.job import HOOKS
+
+    return HOOKS
+
+
+def _generation_hooks() -> JobHooks:
+    from tools.generation.job import HOOKS
+
+    return HOOKS
+
+
+def _video_hooks() -> JobHooks:
+    from tools.video.job import HOOKS
+
+    return HOOKS
+
+
 # Every kind of paid fal job; the job engine drives them all (server/jobs.py says how to add one).
-JOB_KINDS = (TRAINING, GENERATION, VIDEO)
+JOB_KINDS = ((TRAINING, _training_hooks), (GENERATION, _generation_hooks), (VIDEO, _video_hooks))
 
 
 async def poll_jobs(state: AppState) -> None:
     await state.jobs.poll_due()
+
+
+async def poll_stills(state: AppState) -> None:
+    """Clips whose still finished (or failed) after their tool call returned; none on most starts."""
+    if state.store.query(f"SELECT 1 FROM videos WHERE status = '{MAKING_STILL}' LIMIT 1"):
+        from tools.video.job import poll_stills as advance_stills
+
+        await advance_stills(state)
 
 
 BACKGROUND_POLLERS = (poll_jobs, poll_stills)

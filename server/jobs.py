@@ -24,8 +24,8 @@ under the budget caps) before fal is called. Then:
 
 Adding a kind of job (e.g. video): give it a table with the common columns (id, endpoint, request_json,
 request_hash, fal_request_id, status, result_json, error, estimated_cost, model_name, poll_interval,
-next_poll_at, finish_attempts, created_at, updated_at, completed_at) in a migration, define a `JobKind` with an
-`on_finished` hook (and `on_status` for progress if you like), list it in server/app.py's JOB_KINDS, then call
+next_poll_at, finish_attempts, created_at, updated_at, completed_at) in a migration, define a `JobKind` and its
+`JobHooks` (`on_finished`, and `on_status` for progress if you like), list both in server/app.py's JOB_KINDS, then call
 `engine.start(kind, row, endpoint, body, ...)` from the kind's behaviour and `engine.wait` / `engine.advance`
 from its status tool.
 """
@@ -96,13 +96,24 @@ FailedHook = Callable[[Any, dict[str, Any], JobStatus], Awaitable[str]]
 
 
 @dataclass(frozen=True)
+class JobHooks:
+    """What a kind does with fal's answers."""
+
+    on_finished: FinishedHook
+    on_status: StatusHook | None = None  # kind-specific columns from a queued/running answer (progress, logs)
+    on_failed: FailedHook | None = None  # fal said the job failed: a note to add (e.g. what was repaired)
+
+
+# Returns a kind's hooks, importing its behaviour the first time a job of that kind needs them: the server
+# starts without it (most starts have no job to follow).
+HooksLoader = Callable[[], JobHooks]
+
+
+@dataclass(frozen=True)
 class JobKind:
     name: str  # also the ledger's kind, e.g. "training"
     table: str
     noun: str  # for messages: "Training", "Generation"
-    on_finished: FinishedHook
-    on_status: StatusHook | None = None  # kind-specific columns from a queued/running answer (progress, logs)
-    on_failed: FailedHook | None = None  # fal said the job failed: a note to add (e.g. what was repaired)
     with_logs: bool = False
     # An identical request (same request_hash) in one of these states is not paid for again unless forced.
     blocking: tuple[JobState, ...] = (JobState.UNKNOWN,)
@@ -128,9 +139,17 @@ CancelOutcome = Literal["cancellation_requested", "already_completed"]
 
 
 class JobEngine:
-    def __init__(self, settings: Settings, store: Store, fal: FalGateway, kinds: tuple[JobKind, ...] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        fal: FalGateway,
+        kinds: tuple[tuple[JobKind, HooksLoader], ...] = (),
+    ) -> None:
         self.settings, self.store, self.fal = settings, store, fal
         self._kinds: dict[str, JobKind] = {}
+        self._hook_loaders: dict[str, HooksLoader] = {}
+        self._hooks: dict[str, JobHooks] = {}
         self._due: dict[Key, float] = {}  # monotonic time of the next background poll
         self._glitches: dict[Key, int] = {}
         self._locks: dict[Key, anyio.Lock] = {}
@@ -142,8 +161,9 @@ class JobEngine:
         self._limiter = anyio.CapacityLimiter(8)
         self.wake: Callable[[], None] = lambda: None
         self.context: Any = None
-        for kind in kinds:
+        for kind, load_hooks in kinds:
             self._kinds[kind.name] = kind
+            self._hook_loaders[kind.name] = load_hooks
 
     def bind(self, group: anyio.abc.TaskGroup, wake: Callable[[], None], context: Any) -> None:
         """Run background polls as tasks of `group` (so a slow download holds only its own job); hooks get `context`."""
@@ -151,6 +171,11 @@ class JobEngine:
 
     def kind(self, name: str) -> JobKind:
         return self._kinds[name]
+
+    def hooks(self, kind: JobKind) -> JobHooks:
+        if kind.name not in self._hooks:
+            self._hooks[kind.name] = self._hook_loaders[kind.name]()
+        return self._hooks[kind.name]
 
     def lock(self, kind: JobKind, job_id: str) -> anyio.Lock:
         return self._locks.setdefault((kind.name, job_id), anyio.Lock())
@@ -313,8 +338,9 @@ class JobEngine:
         except FalError as exc:
             return self._glitch(kind, row, exc)
         self._glitches.pop(key, None)
+        hooks = self.hooks(kind)
         if status.state in ("queued", "running"):
-            changes = kind.on_status(self.context, row, status) if kind.on_status else {}
+            changes = hooks.on_status(self.context, row, status) if hooks.on_status else {}
             new_state = JobState.CANCELLED if cancelling else JobState(status.state)
             # Backoff restarts on a new state or new progress; a queue position counting down is not news enough.
             changed = new_state != row["status"] or "progress" in changes
@@ -324,12 +350,12 @@ class JobEngine:
             self.update(kind, job_id, changes)
             self._backoff(kind, self._row(kind, job_id), changed=changed)
             return self._row(kind, job_id)
-        extra = kind.on_status(self.context, row, status) if kind.on_status else {}
+        extra = hooks.on_status(self.context, row, status) if hooks.on_status else {}
         if status.error:  # fal reports failure and cancellation as COMPLETED with an error
             was_cancel = cancelling or status.error_type == "request_cancelled"
             message = f"fal: {self.copied(status.error)}" + (f" ({status.error_type})" if status.error_type else "")
-            if kind.on_failed is not None and not was_cancel:
-                message += await kind.on_failed(self.context, row, status)
+            if hooks.on_failed is not None and not was_cancel:
+                message += await hooks.on_failed(self.context, row, status)
             self.update(kind, job_id, extra)
             self._end(kind, job_id, JobState.CANCELLED if was_cancel else JobState.FAILED, message)
             return self._row(kind, job_id)
@@ -379,7 +405,7 @@ class JobEngine:
 
     async def _finish(self, kind: JobKind, row: dict[str, Any]) -> None:
         result = from_json(row["result_json"], {})
-        outcome = await kind.on_finished(self.context, row, result)
+        outcome = await self.hooks(kind).on_finished(self.context, row, result)
         attempts = int(row.get("finish_attempts") or 0) + 1
         notes = [LATE_CANCEL_NOTE] if LATE_CANCEL_NOTE in (row["error"] or "") else []
         notes += [outcome.note] if outcome.note else []

@@ -3,10 +3,9 @@
 The SDK injects the request context (and with it the database) only into template resources, so the
 collections are templates with optional query filters (`fal-video://trainings{?status,limit}` is read as
 `fal-video://trainings`); tools.surface also lists them under those bare URIs, for hosts that show only
-listed resources. The built-in template catalogue needs no database and is a plain resource.
+listed resources. The built-in template catalogue needs no database and is a plain resource. What a resource
+reads with is imported when it is first read, not at start.
 """
-
-from __future__ import annotations
 
 from typing import Any
 
@@ -16,7 +15,6 @@ from mcp.server.mcpserver.exceptions import ResourceNotFoundError
 
 from server.storage import from_json
 from tools.common import state_of
-from tools.models import registry
 from tools.surface import ListedCollection
 
 JSON = "application/json"
@@ -44,6 +42,8 @@ def register(server: MCPServer) -> None:
         mime_type=JSON,
     )
     def models(ctx: Context[Any], limit: str | None = None) -> list[dict[str, Any]]:
+        from tools.models import registry
+
         summaries = registry.list_models(state_of(ctx).store)
         return [s.model_dump(mode="json") for s in summaries[: _limit(limit, 500)]]
 
@@ -55,6 +55,8 @@ def register(server: MCPServer) -> None:
         mime_type=JSON,
     )
     def model(name: str, ctx: Context[Any]) -> dict[str, Any]:
+        from tools.models import registry
+
         store = state_of(ctx).store
         if registry.find(store, name) is None:
             raise ResourceNotFoundError(f"No registered model named {name!r}.")

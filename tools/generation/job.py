@@ -11,26 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, Field
 
 from server.disk import disk_full, is_out_of_room
 from server.fal_gateway import FalError, JobStatus
-from server.jobs import Finish, JobKind
+from server.jobs import Finish, JobHooks
 from server.state import AppState
 from server.storage import from_json, to_json
 from tools.generation import outputs
+from tools.generation.results import OutputFile
 
 MAX_PROMPT_CHARS = 4000
-
-
-class OutputFile(BaseModel):
-    path: str = Field(description="Local file ('' if the download failed; the url still works for a while).")
-    url: str
-    content_type: str | None
-    width: int | None
-    height: int | None
-    seed: int | None
-    readable: bool = Field(default=True, description="False: saved, but not an image this server could read.")
 
 
 def _on_status(state: AppState, row: dict[str, Any], status: JobStatus) -> dict[str, Any]:
@@ -131,11 +121,7 @@ async def _on_finished(state: AppState, row: dict[str, Any], result: dict[str, A
     return Finish(done=not retry_later, note=note, changes=changes)
 
 
-GENERATION = JobKind(
-    name="generation",
-    table="generations",
-    noun="Generation",
+HOOKS = JobHooks(
     on_finished=_on_finished,
     on_status=_on_status,
-    force_hint="force=true to execute_custom_model",
 )

@@ -7,31 +7,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-
 from server.eta import TYPICAL_OF_LATEST, Eta, median, remaining, seconds_since, timestamp
 from server.storage import Store
-from tools.generation.run import GenerationOutput, GenerationState
+from tools.generation.results import GenerationOutput, GenerationProgress, RunningGeneration
 
 NO_HISTORY = "none yet: no finished generation here to time it by"
-
-
-class RunningGeneration(BaseModel):
-    """A generation still on fal (its full record comes once it has finished)."""
-
-    generation_id: str
-    status: GenerationState
-    queue_position: int | None = None
-
-
-class GenerationProgress(BaseModel):
-    """Every item still on fal together. A poll's answer carries only the fields that were set."""
-
-    queued: int | None = None
-    running: int | None = None
-    elapsed_seconds: float
-    eta_seconds: float | None = None
-    eta_basis: str
 
 
 def is_running(output: GenerationOutput) -> bool:

@@ -11,52 +11,23 @@ from __future__ import annotations
 
 import hashlib
 import time
-from typing import Any, Literal
+from typing import Any
 
 import anyio
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from server.catalog.pricing import estimate_inference
 from server.errors import InvalidInput, NotFound, UserError
 from server.jobs import DuplicateUnknown, JobState, SubmitFailed
 from server.state import AppState
 from server.storage import from_json, new_id, to_json
-from tools.generation.job import GENERATION, OutputFile
+from tools.generation.kind import GENERATION
 from tools.generation.plan import Plan, plan_generation, upload_pending
+from tools.generation.results import GenerationOutput, GenerationState, OutputFile
 from tools.models import registry
 from tools.shared import ProgressFn
 
-GenerationState = Literal["completed", "queued", "running", "failed", "unknown"]
 MAX_TOOL_WAIT = 35.0
-
-
-class GenerationOutput(BaseModel):
-    generation_id: str
-    status: GenerationState
-    endpoint: str = Field(description="The fal endpoint actually called.")
-    requested_endpoint: str
-    model_name: str | None
-    model_version: int | None
-    files: list[OutputFile]
-    seed: int | None
-    error: str | None
-    warnings: list[str]
-    estimated_cost_usd: float
-    scenario: str | None
-    # Details beyond the shared interface (all optional).
-    batch_id: str | None = None
-    prompt: str | None = Field(default=None, description="The prompt as sent (trigger word included).")
-    lora_applied: bool = False
-    loras: list[dict[str, Any]] = Field(default_factory=list)
-    trigger_word: str | None = None
-    trigger_word_inserted: bool = False
-    timings: dict[str, Any] = Field(default_factory=dict)
-    has_nsfw_concepts: list[bool] = Field(default_factory=list)
-    queue_position: int | None = None
-    reproduces: str | None = Field(default=None, description="The generation this one re-ran.")
-    request: dict[str, Any] = Field(default_factory=dict, description="Input sent to fal (long strings shortened).")
-    created_at: str = ""
-    completed_at: str | None = None
 
 
 # -- running -------------------------------------------------------------------------------------------

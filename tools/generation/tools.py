@@ -1,7 +1,6 @@
 """The generation tools as an agent sees them: execute_custom_model, generation_status, reproduce_generation,
-and the endpoint table as a resource. Behaviour lives in tools.generation.plan."""
-
-from __future__ import annotations
+and the endpoint table as a resource. Behaviour (tools.generation.run, .plan) is imported on a tool's first call,
+not at start."""
 
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,21 +14,9 @@ from pydantic import BaseModel, Field
 
 from server import costs
 from server.errors import UserError
-from server.previews import thumbnails_within_budget
 from server.state import AppState
 from tools.common import Progress, state_of, tool_meta, with_previews
-from tools.generation import endpoints
-from tools.generation import progress as still_on_fal
-from tools.generation.plan import plan_generation
-from tools.generation.run import (
-    GenerationOutput,
-    batch_outputs,
-    expand_batch,
-    generation_status,
-    reproduce,
-    run_batch,
-    run_generation,
-)
+from tools.generation.results import GenerationOutput, GenerationProgress, RunningGeneration
 
 PREVIEW_BUDGET_BYTES = 500_000  # inline thumbnails of one result together; the JSON part stays far below 1 MB
 
@@ -50,7 +37,7 @@ class GenerationResult(BaseModel):
         description="completed: all done; pending: some still on fal (call generation_status); partial: some failed; "
         "dry_run: nothing sent, see plans."
     )
-    generations: list[GenerationOutput | still_on_fal.RunningGeneration] = Field(
+    generations: list[GenerationOutput | RunningGeneration] = Field(
         description="Finished items in full; one still on fal as id and state (a batch's: counted in progress)."
     )
     batch_id: str | None = None
@@ -59,12 +46,15 @@ class GenerationResult(BaseModel):
     failed: int
     estimated_cost_usd: float
     previews: int = Field(description="How many thumbnails are attached inline (full files: see files[].path).")
-    progress: still_on_fal.GenerationProgress | None = Field(default=None, description="While items are on fal: ETA.")
+    progress: GenerationProgress | None = Field(default=None, description="While items are on fal: ETA.")
     next_step: str
     plans: list[DryRunPlan] = Field(default_factory=list, description="dry_run only.")
 
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
+    from server.previews import thumbnails_within_budget
+    from tools.generation import progress as still_on_fal
+
     completed = sum(o.status == "completed" for o in outputs)
     failed = sum(o.status in ("failed", "unknown") for o in outputs)
     pending = len(outputs) - completed - failed
@@ -109,6 +99,8 @@ async def _dry_run(
     lora_scale: float | None,
     use_lora: bool,
 ) -> DryRunPlan:
+    from tools.generation.plan import plan_generation
+
     plan = await plan_generation(
         state,
         endpoint=endpoint,
@@ -182,6 +174,8 @@ def register(server: MCPServer) -> None:
         media files are uploaded after that; results are saved locally and returned as paths plus thumbnails.
         Still running after wait_seconds: generation ids for generation_status. Prompt templates: prompt_library.
         """
+        from tools.generation.run import expand_batch, run_batch, run_generation
+
         state = state_of(ctx)
         progress = Progress(ctx)
         params = dict(input_params or {})
@@ -247,6 +241,8 @@ def register(server: MCPServer) -> None:
     ) -> Annotated[CallToolResult, GenerationResult]:
         """Collect a generation (or batch) still running when execute_custom_model answered. Free; the server saves
         the files itself when fal finishes."""
+        from tools.generation.run import batch_outputs, generation_status
+
         state = state_of(ctx)
         if bool(generation_id) == bool(batch_id):
             raise ToolError("Give exactly one of generation_id or batch_id.")
@@ -270,6 +266,8 @@ def register(server: MCPServer) -> None:
         wait_seconds: Annotated[float | None, Field(ge=0, le=35)] = None,
     ) -> Annotated[CallToolResult, GenerationResult]:
         """Run a recorded generation again exactly (endpoint, LoRA, seed, parameters). Paid."""
+        from tools.generation.run import reproduce
+
         state = state_of(ctx)
         output = await reproduce(state, generation_id, wait_seconds=wait_seconds, progress=Progress(ctx))
         _raise_if_single_failure([output])
@@ -283,4 +281,6 @@ def register(server: MCPServer) -> None:
         mime_type="text/markdown",
     )
     def endpoint_table(ctx: Context[Any], status: str | None = None) -> str:
+        from tools.generation import endpoints
+
         return endpoints.markdown_table(state_of(ctx).catalog)

@@ -15,7 +15,8 @@ from prompts.loader import Template, TemplateError, build_template
 from server.state import AppState
 from server.storage import utc_now
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.generation.run import GenerationOutput, run_generation
+from tools.generation.results import GenerationOutput
+from tools.generation.run import run_generation
 from tools.library import prompt_store
 from tools.library.render import Rendered, render_for
 from tools.models import registry

@@ -20,11 +20,12 @@ from server.catalog.trainers import TrainerProfile
 from server.errors import DiskFull, InvalidInput, NotFound, UserError
 from server.eta import Eta
 from server.fal_gateway import FalError, JobStatus
-from server.jobs import CancelOutcome, Finish, JobKind, JobState
+from server.jobs import CancelOutcome, Finish, JobHooks, JobState
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.dataset.upload import live_upload
 from tools.models import registry
+from tools.training.kind import TRAINING
 from tools.training.progress import (
     KEEP_LOG_LINES,
     eta_seconds,
@@ -476,16 +477,10 @@ async def _on_failed(state: AppState, row: dict[str, Any], status: JobStatus) ->
     return await _renew_dataset(state, row) if status.error_type == "training_data_error" else ""
 
 
-TRAINING = JobKind(
-    name="training",
-    table="trainings",
-    noun="Training",
+HOOKS = JobHooks(
     on_finished=_on_finished,
     on_status=_on_status,
     on_failed=_on_failed,
-    with_logs=True,
-    blocking=(JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING, JobState.COMPLETED, JobState.UNKNOWN),
-    force_hint="force=true to start_training",
 )
 
 

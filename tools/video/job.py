@@ -19,17 +19,17 @@ from typing import Any
 from server import costs
 from server.errors import UserError
 from server.fal_gateway import Download, FalError, JobStatus
-from server.jobs import SUBMIT_GRACE_SECONDS, Finish, JobEngine, JobKind, JobState, SubmitFailed
+from server.jobs import SUBMIT_GRACE_SECONDS, Finish, JobEngine, JobHooks, JobState, SubmitFailed
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.generation import outputs
 from tools.generation.run import execute_plan
 from tools.generation.run import request_hash as generation_hash
 from tools.video.clips import NoClip, save_clip
+from tools.video.kind import MAKING_STILL, VIDEO
 from tools.video.request import VideoPlan
 
 CLIP_DOWNLOAD_SECONDS = 300.0  # a clip is tens of MB: the deadline of a LoRA file, not of a thumbnail
-MAKING_STILL = "making_still"  # before the engine's own states: the clip waits for its still
 STILL_FAILED = ("failed", "cancelled", "unknown")
 
 
@@ -78,14 +78,9 @@ def _clip_download(engine: JobEngine) -> Callable[[str, Path], Awaitable[Downloa
     return fetch
 
 
-VIDEO = JobKind(
-    name="video",
-    table="videos",
-    noun="Video",
+HOOKS = JobHooks(
     on_finished=_on_finished,
     on_status=_on_status,
-    blocking=(JobState.SUBMITTING, JobState.QUEUED, JobState.RUNNING, JobState.UNKNOWN),
-    force_hint="force=true to video",
 )
 
 

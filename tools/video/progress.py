@@ -14,7 +14,7 @@ from typing import Any
 from server.eta import TYPICAL_OF_LATEST, Eta, median, remaining, seconds_since, spoken, timestamp
 from server.state import AppState
 from tools.generation import progress as generation_progress
-from tools.video.job import MAKING_STILL
+from tools.video.kind import MAKING_STILL
 from tools.video.models import VideoOutput, VideoProgress, VideoState
 
 # No finished clip to go by: image-to-video requests take minutes (fal's catalogue gives its image-to-video endpoints

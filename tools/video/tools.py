@@ -1,9 +1,8 @@
 """The video tool as an agent sees it: one call starts a clip (or plans it), the same tool with video_id follows it.
-Behaviour lives in tools.video.request (planning and every refusal) and tools.video.job (the job kind)."""
+Behaviour lives in tools.video.request (planning and every refusal) and tools.video.job (the job kind), imported
+on the tool's first call, not at start."""
 
-from __future__ import annotations
-
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -14,11 +13,11 @@ from server.errors import InvalidInput, NotFound
 from server.state import AppState
 from server.storage import from_json
 from tools.common import state_of, tool_meta, with_previews
-from tools.video import job
-from tools.video import progress as on_its_way
-from tools.video.clips import stored_preview
+from tools.video.kind import MAKING_STILL, VIDEO
 from tools.video.models import ClipFile, VideoOutput
-from tools.video.request import PLACEHOLDER_URL, VideoPlan, plan_video
+
+if TYPE_CHECKING:
+    from tools.video.request import VideoPlan
 
 MAX_WAIT_SECONDS = 30.0
 STILL_MARK = "<the still's fal URL>"
@@ -49,6 +48,9 @@ def register(server: MCPServer) -> None:
         endpoint, or a video-LoRA model from text. Length, shape and resolution are checked and the cost estimated
         before paying (dry_run=true shows the plan). Answers with a video_id: call video(video_id=..., wait_seconds=30)
         until completed (clip path, fps, duration, poster-and-strip preview)."""
+        from tools.video import job
+        from tools.video.request import plan_video
+
         state = state_of(ctx)
         if video_id is not None:
             return await _follow(state, video_id.strip(), wait_seconds)
@@ -80,13 +82,15 @@ def register(server: MCPServer) -> None:
 
 
 async def _follow(state: AppState, video_id: str, wait_seconds: float, *, full: bool = False) -> CallToolResult:
+    from tools.video import job
+
     row = _row(state, video_id)
-    if row["status"] == job.MAKING_STILL:
+    if row["status"] == MAKING_STILL:
         await job.advance_still(state, video_id)
         row = _row(state, video_id)
     sending = row["status"] == "submitting" and row["fal_request_id"] is None  # another call is sending it now
-    if row["status"] != job.MAKING_STILL and row["next_poll_at"] is not None and not sending:
-        row = await state.jobs.wait(job.VIDEO, video_id, wait_seconds)
+    if row["status"] != MAKING_STILL and row["next_poll_at"] is not None and not sending:
+        row = await state.jobs.wait(VIDEO, video_id, wait_seconds)
     return _answer(state, row, full=full)
 
 
@@ -98,7 +102,7 @@ def _row(state: AppState, video_id: str) -> dict[str, Any]:
     return row
 
 
-def _planned(plan: VideoPlan) -> VideoOutput:
+def _planned(plan: "VideoPlan") -> VideoOutput:
     model = f"{plan.model.model_name}@v{plan.model.version}" if plan.model else None
     first = f"make the still with {model}, then " if plan.still_plan is not None and model else ""
     return VideoOutput(
@@ -120,11 +124,16 @@ def _planned(plan: VideoPlan) -> VideoOutput:
 
 
 def _shown(body: dict[str, Any]) -> dict[str, Any]:
+    from tools.video.request import PLACEHOLDER_URL
+
     return {key: STILL_MARK if value == PLACEHOLDER_URL else value for key, value in body.items()}
 
 
 def _answer(state: AppState, row: dict[str, Any], *, joined: bool = False, full: bool = False) -> CallToolResult:
     """The whole record when the clip starts or has ended; a poll's few lines while it is on its way."""
+    from tools.video import progress as on_its_way
+    from tools.video.clips import stored_preview
+
     clip = from_json(row["clip_json"])
     warnings = list(from_json(row["warnings_json"], []))
     cost = round(row["estimated_cost"] + _still_cost(state, row), 4)
