@@ -53,6 +53,7 @@ async def test_a_running_generation_is_a_few_lines_with_an_eta_from_the_first_po
     started = await _brief(quiet, "execute_custom_model", args)
     (item,) = started["generations"]
     assert started["status"] == "pending" and set(item) <= {"generation_id", "status", "queue_position"}
+    assert started["progress"]["eta_basis"].startswith(f"median of 1 finished {FLUX} generations here")
     polled = await _brief(quiet, "generation_status", {"generation_id": item["generation_id"]})
     assert polled["generations"] == [{"generation_id": item["generation_id"], "status": "running"}]
     progress = polled["progress"]

@@ -60,6 +60,6 @@ class GenerationProgress(BaseModel):
 
     queued: int | None = None
     running: int | None = None
-    elapsed_seconds: float
+    elapsed_seconds: int
     eta_seconds: float | None = None
     eta_basis: str

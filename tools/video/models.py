@@ -15,7 +15,7 @@ class VideoProgress(BaseModel):
 
     stage: str
     queue_position: int | None = None
-    elapsed_seconds: float = Field(description="Since the video was asked for, the still included.")
+    elapsed_seconds: int = Field(description="Since the video was asked for, the still included.")
     eta_seconds: float | None = None
     eta_basis: str
 
