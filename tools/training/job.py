@@ -17,6 +17,7 @@ import anyio
 
 from server.catalog.trainers import TrainerProfile
 from server.errors import DiskFull, InvalidInput, NotFound, UserError
+from server.eta import Eta
 from server.fal_gateway import FalError, JobStatus
 from server.jobs import CancelOutcome, Finish, JobHooks, JobState
 from server.state import AppState
@@ -26,7 +27,6 @@ from tools.models import registry
 from tools.training.kind import TRAINING
 from tools.training.progress import (
     KEEP_LOG_LINES,
-    Eta,
     eta_seconds,
     latest_step,
     log_messages,
