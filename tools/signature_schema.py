@@ -2,8 +2,9 @@
 
 The SDK builds a pydantic model per tool at registration to get this schema, the largest part of a cold start
 after importing the SDK itself. Arguments of the kinds tools here take (str, int, float, bool, Literal, optional,
-lists, dicts, unions of those, with `Field` descriptions, defaults and bounds) are written here directly; any
-other kind (a pydantic model, an Enum...) gives None, and that tool is registered the SDK's way. A test checks
+lists, dicts, unions of those, with `Field` descriptions, defaults and bounds) are written here directly, and a
+pydantic model argument by its own schema under `$defs`; any other kind (an Enum...) gives None, and that tool is
+registered the SDK's way. A test checks
 that this schema and the SDK's are the same once compacted, for every tool.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from mcp.server.mcpserver import Context
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 _SCALARS: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
@@ -27,6 +29,7 @@ def signature_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:
     """`{"type": "object", "properties": ..., "required": ...}` for `fn`'s arguments (its Context one left out)."""
     properties: dict[str, Any] = {}
     required: list[str] = []
+    defs: dict[str, Any] = {}
     try:
         for name, parameter in inspect.signature(fn).parameters.items():
             annotation = parameter.annotation
@@ -36,7 +39,7 @@ def signature_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:
                 annotation, str
             ):
                 return None
-            prop = _field(annotation)
+            prop = _field(annotation, defs)
             if parameter.default is inspect.Parameter.empty:
                 required.append(name)
             else:
@@ -47,6 +50,8 @@ def signature_schema(fn: Callable[..., Any]) -> dict[str, Any] | None:
     schema: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         schema["required"] = required
+    if defs:
+        schema["$defs"] = dict(sorted(defs.items()))
     return schema
 
 
@@ -55,7 +60,7 @@ def _is_context(annotation: Any) -> bool:
     return isinstance(kind, type) and issubclass(kind, Context)
 
 
-def _field(annotation: Any) -> dict[str, Any]:
+def _field(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
     """A property: the type's schema, with the `Field` bounds on the non-null branch and its description outside."""
     info = FieldInfo()
     if get_origin(annotation) is Annotated:
@@ -73,9 +78,11 @@ def _field(annotation: Any) -> dict[str, Any]:
         non_null = [option for option in options if option is not type(None)]
         if len(non_null) != 1:
             raise _Unsupported(annotation)
-        schemas = [_type(option) | bounds if option is not type(None) else _type(option) for option in options]
+        schemas = [
+            _type(option, defs) | bounds if option is not type(None) else _type(option, defs) for option in options
+        ]
     else:
-        schemas = [_type(option) for option in options]
+        schemas = [_type(option, defs) for option in options]
     prop: dict[str, Any] = schemas[0] if len(schemas) == 1 else {"anyOf": schemas}
     if info.description:
         prop["description"] = info.description
@@ -99,21 +106,34 @@ def _options(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _type(annotation: Any) -> dict[str, Any]:
+def _type(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
     if annotation in _SCALARS:
         return {"type": _SCALARS[annotation]}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return _model(annotation, defs)
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin is Literal:
         return _literal(args)
     if origin in (Union, types.UnionType):
-        return {"anyOf": [_type(arg) for arg in args]}
+        return {"anyOf": [_type(arg, defs) for arg in args]}
     if origin is list and len(args) == 1:
-        return {"items": _type(args[0]), "type": "array"}
+        return {"items": _type(args[0], defs), "type": "array"}
     if origin is dict and len(args) == 2 and args[0] is str:
-        values: Any = True if args[1] is Any else _type(args[1])
+        values: Any = True if args[1] is Any else _type(args[1], defs)
         return {"additionalProperties": values, "type": "object"}
     raise _Unsupported(annotation)
+
+
+def _model(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
+    """A `$ref` to the model's schema, kept in `defs` with the models it nests (pydantic's layout)."""
+    schema = model.model_json_schema()
+    for name, nested in schema.pop("$defs", {}).items():
+        if defs.setdefault(name, nested) != nested:
+            raise _Unsupported(model)  # two models of one name: pydantic would rename them
+    if defs.setdefault(model.__name__, schema) != schema:
+        raise _Unsupported(model)
+    return {"$ref": f"#/$defs/{model.__name__}"}
 
 
 def _literal(values: tuple[Any, ...]) -> dict[str, Any]:
