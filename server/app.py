@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
+import anyio.abc
 from mcp.server import MCPServer
 
 from prompts import workflows
@@ -103,17 +104,22 @@ Long work never blocks: tools return an id to poll.
 """
 
 
-# Warming the catalogue in a thread during the host's initialize and tools/list would hold the GIL against them
-# (~0.25 s of a cold start on 2 cores), so it waits for the first listing or call (or this long).
-CATALOG_WARM_DELAY_S = 2.0
+# Background start-up work (resuming open jobs, cleaning staging folders, warming the catalogue in a thread) would
+# hold the GIL against the host's initialize and tools/list, so it waits for the first listing or call, or this long.
+START_WORK_DELAY_S = 2.0
 
 
-async def _warm_after_handshake(server: ToolServer, catalog: Catalog) -> None:
-    await server.handshake_done(CATALOG_WARM_DELAY_S)
-    await anyio.to_thread.run_sync(catalog.warm)
+async def _start_background_work(
+    server: ToolServer, state: AppState, group: anyio.abc.TaskGroup, datasets_dir: Path
+) -> None:
+    await server.handshake_done(START_WORK_DELAY_S)
+    group.start_soon(state.watcher.run, state)
+    await _remove_stale_staging(datasets_dir)
+    await anyio.to_thread.run_sync(state.catalog.warm)
 
 
 async def _remove_stale_staging(datasets_dir: Path) -> None:
+    """Staging folders left by a killed process; a live run's, in another process, is kept."""
     from tools.dataset.staging import remove_stale
 
     await anyio.to_thread.run_sync(remove_stale, datasets_dir)
@@ -137,10 +143,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
         try:
             async with anyio.create_task_group() as background:
                 jobs.bind(background, watcher.wake, state)
-                background.start_soon(watcher.run, state)
-                background.start_soon(_warm_after_handshake, server, catalog)
-                # Staging folders left by a killed process; a live run's, in another process, is kept.
-                background.start_soon(_remove_stale_staging, active.datasets_dir)
+                background.start_soon(_start_background_work, server, state, background, active.datasets_dir)
                 state.runs.bind(background)
                 try:
                     yield state
