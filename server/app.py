@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio
 from mcp.server import MCPServer
@@ -22,7 +23,6 @@ from tools import resources
 from tools.common import ToolServer
 from tools.costs import tools as costs_tools
 from tools.dataset import tools as dataset_tools
-from tools.dataset.staging import remove_stale
 from tools.generation import tools as generation_tools
 from tools.generation.kind import GENERATION
 from tools.library import tools as library_tools
@@ -113,6 +113,12 @@ async def _warm_after_handshake(server: ToolServer, catalog: Catalog) -> None:
     await anyio.to_thread.run_sync(catalog.warm)
 
 
+async def _remove_stale_staging(datasets_dir: Path) -> None:
+    from tools.dataset.staging import remove_stale
+
+    await anyio.to_thread.run_sync(remove_stale, datasets_dir)
+
+
 def create_server(settings: Settings | None = None) -> MCPServer:
     """Build a server. Settings default to the environment; tests pass their own."""
 
@@ -134,7 +140,7 @@ def create_server(settings: Settings | None = None) -> MCPServer:
                 background.start_soon(watcher.run, state)
                 background.start_soon(_warm_after_handshake, server, catalog)
                 # Staging folders left by a killed process; a live run's, in another process, is kept.
-                background.start_soon(anyio.to_thread.run_sync, remove_stale, active.datasets_dir)
+                background.start_soon(_remove_stale_staging, active.datasets_dir)
                 state.runs.bind(background)
                 try:
                     yield state

@@ -3,13 +3,14 @@
 Wraps the real `fal_client.AsyncClient` (which owns fal's HTTP protocol and its retries) and turns
 every failure into a `FalError` whose message a person can act on. Knows nothing about MCP.
 
-Longer than 500 lines because the submit-once guard around fal-client's transport belongs with the calls it guards.
+Longer than 500 lines because every call to fal (queue, uploads, downloads) goes through this one class and
+shares its explanations of failures. The submit-once guard around fal-client's transport is
+server/fal_transport.py. httpx and fal_client are imported on first use: the server starts without them.
 """
 
 from __future__ import annotations
 
 import base64
-import contextvars
 import hashlib
 import logging
 import os
@@ -22,22 +23,23 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import unquote, urlparse
 
 import anyio
-import httpx
 
 from server.config import MISSING_KEY_HELP, Settings
 from server.disk import disk_full, is_out_of_room
-from server.fal_hosts import is_fal_media, may_carry_key
+from server.fal_hosts import is_fal_media
 from server.storage import Store, utc_now
 
-if TYPE_CHECKING:  # fal_client is imported on first use: it is not needed to start the server
+if TYPE_CHECKING:
     import fal_client
+    import httpx
 
 log = logging.getLogger(__name__)
 
 JobState = Literal["queued", "running", "completed"]
 
 DOWNLOAD_ATTEMPTS = 4
-DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=15.0)
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+DOWNLOAD_CONNECT_SECONDS = 15.0
 MAX_REDIRECTS = 5
 # fal-client gives each status/cancel request 120 s and retries timeouts up to 10 times: a stalled connection
 # could hold a poll (and the background watcher behind it) for many minutes. Polls are idempotent, so we cut
@@ -179,7 +181,9 @@ class FalGateway:
     def client(self) -> fal_client.AsyncClient:
         self.require_key()
         if self._client is None:
-            client: Any = _submit_safe_client_class()(key=self._key)
+            from server.fal_transport import submit_safe_client_class
+
+            client: Any = submit_safe_client_class()(key=self._key)
             client.fal_base_url = self._settings.fal_base_url
             self._client = client
         return self._client
@@ -187,7 +191,10 @@ class FalGateway:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._http is None:
-            self._http = httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT, follow_redirects=False)
+            import httpx
+
+            timeout = httpx.Timeout(DOWNLOAD_TIMEOUT_SECONDS, connect=DOWNLOAD_CONNECT_SECONDS)
+            self._http = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         return self._http
 
     async def aclose(self) -> None:
@@ -209,6 +216,7 @@ class FalGateway:
 
     def _explain(self, exc: BaseException, action: str) -> FalError:
         import fal_client
+        import httpx
         from fal_client.auth import MissingCredentialsError
 
         if isinstance(exc, FalError):
@@ -286,7 +294,9 @@ class FalGateway:
         retried only when it cannot have reached fal (connection refused, 429, ingress 503); otherwise
         a FalError with `ambiguous=True` says the job may exist and must not be blindly resubmitted.
         """
-        token = _SUBMITTING.set(True)
+        from server.fal_transport import SUBMITTING, AmbiguousSubmission
+
+        token = SUBMITTING.set(True)
         try:
             handle = await self.client.submit(endpoint, arguments)
         except BaseException as exc:
@@ -303,7 +313,7 @@ class FalGateway:
                 ) from exc
             raise self._explain(exc, f"submit a job to {endpoint}") from exc
         finally:
-            _SUBMITTING.reset(token)
+            SUBMITTING.reset(token)
         return handle.request_id
 
     async def status(self, endpoint: str, request_id: str, *, with_logs: bool = True) -> JobStatus:
@@ -395,6 +405,8 @@ class FalGateway:
         """
         if not is_fal_media(url, self._settings.fal_base_url):
             return None
+        import httpx
+
         try:
             with anyio.fail_after(15):
                 response = await self.http.head(url)
@@ -459,6 +471,8 @@ class FalGateway:
             )
 
     async def _download_with_retries(self, url: str, dest: Path, max_bytes: int) -> Download:
+        import httpx
+
         last: BaseException | None = None
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             try:
@@ -490,6 +504,8 @@ class FalGateway:
     @asynccontextmanager
     async def _open_checked(self, url: str) -> AsyncIterator[httpx.Response]:
         """GET `url`, following at most MAX_REDIRECTS redirects, each target checked like the URL itself."""
+        import httpx
+
         target = httpx.URL(url)
         for _ in range(MAX_REDIRECTS + 1):
             request = self.http.build_request("GET", target)
@@ -507,6 +523,8 @@ class FalGateway:
         raise FalError(f"{url} redirected more than {MAX_REDIRECTS} times; nothing was fetched.")
 
     async def _download_once(self, url: str, dest: Path, max_bytes: int) -> Download:
+        import httpx
+
         tmp = dest.with_name(dest.name + ".part")
         digest = hashlib.sha256()
         size = 0
@@ -530,127 +548,6 @@ class FalGateway:
         finally:
             tmp.unlink(missing_ok=True)
         return Download(dest, digest.hexdigest(), size, content_type)
-
-
-# -- submit safety -----------------------------------------------------------------------------------
-
-# Set only while FalGateway.submit awaits fal-client, so the guard acts on that one POST and nothing else
-# (a context variable is per task: concurrent status polls and uploads are untouched).
-_SUBMITTING: contextvars.ContextVar[bool] = contextvars.ContextVar("fal_gateway_submitting", default=False)
-
-# Failures that prove the request never left this machine: retrying them cannot create a second job.
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-
-
-class AmbiguousSubmission(Exception):
-    """Raised inside fal-client's retry loop to stop it: not an httpx error, so fal-client does not retry it."""
-
-    def __init__(self, reason: str, status_code: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status_code = status_code
-
-
-class _FalOnlyKeyTransport(httpx.AsyncBaseTransport):
-    """Drops the `Authorization` header from any request to a host that is not fal's.
-
-    fal-client sends every request of its shared client with the key, including the PUT to the `upload_url`
-    that fal's storage fallback answers with (a signed URL on another host). Whatever an answer names, the key
-    only goes to fal's own hosts.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, base_url: str | None) -> None:
-        self._inner = inner
-        self._base_url = base_url
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if "authorization" in request.headers and not may_carry_key(request.url, self._base_url):
-            del request.headers["authorization"]
-            log.info("sent %s %s without the API key: not a fal host", request.method, request.url.host)
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-class _SubmitGuardTransport(httpx.AsyncBaseTransport):
-    """Wraps fal-client's transport; during a submit, turns every failure after sending into AmbiguousSubmission.
-
-    fal-client retries transport errors and ingress 502/503/504 on every request, the submit POST included.
-    A job POST that was sent and then lost its connection, timed out reading, or got a gateway error from
-    fal's ingress (502/504: the upstream may have accepted it) may have queued a paid job already.
-    """
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not (_SUBMITTING.get() and request.method == "POST"):
-            return await self._inner.handle_async_request(request)
-        try:
-            response = await self._inner.handle_async_request(request)
-        except _NOT_SENT:
-            raise  # fal-client may retry: nothing reached fal
-        except httpx.TransportError as exc:
-            reason = f"the connection failed after the request was sent ({type(exc).__name__})"
-            raise AmbiguousSubmission(reason) from exc
-        if response.status_code in (502, 504) and "x-fal-request-id" not in response.headers:
-            await response.aclose()
-            raise AmbiguousSubmission(
-                f"fal.ai's gateway answered HTTP {response.status_code} after receiving the request",
-                response.status_code,
-            )
-        return response
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-_client_class: type | None = None
-
-
-def _submit_safe_client_class() -> type:
-    """A `fal_client.AsyncClient` whose HTTP client routes through `_SubmitGuardTransport`.
-
-    Built on first use so that importing this module does not import fal_client. The HTTP client is
-    made exactly as fal-client 1.0.3 makes it (auth header, user agent, timeout, backup-domain
-    transport); only the transport is wrapped.
-    """
-    global _client_class
-    if _client_class is None:
-        import fal_client
-        import fal_client.client as fc
-
-        class SubmitSafeAsyncClient(fal_client.AsyncClient):
-            fal_base_url: str | None = None  # the configured test base URL: it counts as a fal host
-
-            @property
-            def _client(self) -> Any:  # fal-client awaits `self._client`
-                return self._guarded_http()
-
-            async def _guarded_http(self) -> httpx.AsyncClient:
-                cached = self.__dict__.get("_guarded")
-                if cached is not None:
-                    return cached
-                auth = await self._auth
-                cached = self.__dict__.get("_guarded")  # another task may have built it meanwhile
-                if cached is None:
-                    # fal-client's own transport (falls back to backup domains); plain httpx if a release drops it
-                    inner = getattr(fc, "AsyncBackupDomainTransport", httpx.AsyncHTTPTransport)()
-                    keyed = _FalOnlyKeyTransport(inner, self.fal_base_url)
-                    cached = httpx.AsyncClient(
-                        transport=_SubmitGuardTransport(keyed),
-                        headers={
-                            "Authorization": auth.header_value,
-                            "User-Agent": getattr(fc, "USER_AGENT", "fal-client"),
-                        },
-                        timeout=self.default_timeout,
-                    )
-                    self.__dict__["_guarded"] = cached
-                return cached
-
-        _client_class = SubmitSafeAsyncClient
-    return _client_class
 
 
 def _format_detail(detail: Any) -> str:

@@ -6,7 +6,10 @@ URL, loopback and private addresses included, and must not receive the key nor b
 
 from __future__ import annotations
 
-import httpx
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 # Hosts that speak fal's API and are owned by fal (the key is sent to them): queue, sync run, REST, CDN.
 API_DOMAINS = ("fal.run", "fal.ai", "fal.media", "falrun.com")
@@ -18,6 +21,8 @@ MEDIA_BUCKETS = {"storage.googleapis.com": ("falserverless", "fal_cdn")}
 
 def _origin(url: str | httpx.URL) -> tuple[str, str, int | None] | None:
     """(scheme, host, port) as httpx itself parses the URL: the check sees the host httpx will connect to."""
+    import httpx  # on the first check: the server starts without it
+
     try:
         parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
     except (httpx.InvalidURL, TypeError):
@@ -57,5 +62,7 @@ def is_fal_media(url: str | httpx.URL, base_url: str | None = None) -> bool:
     buckets = MEDIA_BUCKETS.get(origin[1])
     if buckets is None:
         return False
+    import httpx
+
     first = httpx.URL(url).path.lstrip("/").split("/", 1)[0]
     return first in buckets

@@ -1,10 +1,13 @@
 """What the agent sees of every tool, applied once for all of them as MCP middleware.
 
-- `tools/list`: every tool is paid for in every conversation, so the answer is compacted once: no pydantic
-  `title` noise, optional arguments without their `anyOf [..., null]` wrappers, descriptions on one line per
-  paragraph, no annotation title repeating the tool's, and output schemas cut to their top level (each field's
-  type; nested objects as plain objects, so no model is repeated wholesale). The result content still carries
-  every field; the schema only promises the shape.
+- Registration: a tool whose arguments `tools.signature_schema` can write is listed from that schema and handed to
+  the SDK (which builds a pydantic model for it) only on its first call, so a start does not build them all.
+- Resources are handed to the SDK (a pydantic model each for templates) at the first resources request.
+- `tools/list`: every tool is paid for in every conversation, so the answer is compacted once
+  (tools/compact_schema.py): no pydantic `title` noise, optional arguments without their `anyOf [..., null]`
+  wrappers, descriptions on one line per paragraph, no annotation title repeating the tool's, and output schemas
+  cut to their top level (each field's type; nested objects as plain objects, so no model is repeated
+  wholesale). The result content still carries every field; the schema only promises the shape.
 - `tools/call`: unknown argument names are refused with the valid ones listed (the SDK would drop them
   silently), and the SDK's argument-validation errors are rewritten from pydantic's text (internal model
   names, error codes, links) into one line per argument saying what to give instead.
@@ -15,25 +18,23 @@
 from __future__ import annotations
 
 import difflib
-import enum
 import functools
 import inspect
 import re
-import types
 import typing
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from pathlib import PurePath
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, get_args, get_origin
 
 import anyio
 from mcp.server import MCPServer
 from mcp.types import CallToolResult, Icon, Resource, TextContent, ToolAnnotations
+from mcp.types import Tool as MCPTool
 from pydantic import BaseModel
 
-Handler = Callable[[Any], Awaitable[Any]]
+from tools.compact_schema import OUTPUT_KEY, compact_tool, model_output_schema, resolve_ref
+from tools.signature_schema import signature_schema
 
-# Where a tool registered through AgentServer carries its compact output schema until tools/list publishes it.
-_OUTPUT_KEY = "fal-video/outputSchema"
+Handler = Callable[[Any], Awaitable[Any]]
 
 # One error block of pydantic's ValidationError text: the location line, then the message line.
 _PYDANTIC_ERROR = re.compile(
@@ -53,10 +54,17 @@ class AgentServer(MCPServer):
     registering a tool, and a schema the listing would cut down anyway.
     """
 
-    def __init__(self, *args: Any, collections: Sequence[ListedCollection] = (), **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, collections: Sequence[ListedCollection] = (), defer_tools: bool = True, **kwargs: Any
+    ) -> None:
+        """`defer_tools=False` registers every tool the SDK's way at once (what tests compare the listing with)."""
         super().__init__(*args, **kwargs)
+        self._defer_tools = defer_tools
         self._surface = AgentSurface(self, collections)
         self.middleware.append(self._surface)
+        self._tool_order: list[str] = []
+        self._deferred: dict[str, _DeferredTool] = {}
+        self._pending_resources: list[tuple[str, dict[str, Any], Callable[..., Any]]] = []
 
     async def handshake_done(self, timeout: float) -> None:
         """Return once the host has listed the tools or called one, or after `timeout` seconds."""
@@ -75,11 +83,101 @@ class AgentServer(MCPServer):
         structured_output: bool | None = None,
     ) -> None:
         model = None if structured_output is False else _result_model(fn)
-        if model is None:
-            super().add_tool(fn, name, title, description, annotations, icons, meta, structured_output)
-            return
-        meta = {**(meta or {}), _OUTPUT_KEY: model_output_schema(model)}
-        super().add_tool(_structured(fn), name, title, description, annotations, icons, meta, structured_output=False)
+        if model is not None:
+            fn, structured_output = _structured(fn), False
+            meta = {**(meta or {}), OUTPUT_KEY: model_output_schema(model)}
+        tool = _DeferredTool(fn, name or fn.__name__, title, description, annotations, icons, meta, structured_output)
+        self._tool_order.append(tool.name)
+        schema = signature_schema(fn) if self._defer_tools else None
+        if schema is None:
+            self._register(tool)
+        else:
+            self._deferred[tool.name] = tool.with_schema(schema)
+
+    def _register(self, tool: _DeferredTool) -> None:
+        super().add_tool(
+            tool.fn,
+            tool.name,
+            tool.title,
+            tool.description,
+            tool.annotations,
+            tool.icons,
+            tool.meta,
+            tool.structured_output,
+        )
+
+    async def list_tools(self) -> list[MCPTool]:
+        registered = {tool.name: tool for tool in await super().list_tools()}
+        listed = []
+        for name in self._tool_order:
+            deferred = self._deferred.get(name)
+            listed.append(deferred.listing() if deferred is not None else registered.pop(name))
+        return [*listed, *registered.values()]
+
+    def resource(self, uri: str, **kwargs: Any) -> Callable[[Any], Any]:
+        def defer(fn: Any) -> Any:
+            self._pending_resources.append((uri, kwargs, fn))
+            return fn
+
+        return defer
+
+    def _register_resources(self) -> None:
+        while self._pending_resources:
+            uri, kwargs, fn = self._pending_resources.pop(0)
+            super().resource(uri, **kwargs)(fn)
+
+    async def list_resources(self) -> list[Any]:
+        self._register_resources()
+        return await super().list_resources()
+
+    async def list_resource_templates(self) -> list[Any]:
+        self._register_resources()
+        return await super().list_resource_templates()
+
+    async def read_resource(self, uri: Any, context: Any = None) -> Any:
+        self._register_resources()
+        return await super().read_resource(uri, context)
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        deferred = self._deferred.pop(name, None)
+        if deferred is not None:
+            self._register(deferred)
+        return await super().call_tool(name, arguments, context)
+
+
+class _DeferredTool:
+    """A tool's registration as given to `add_tool`, held until its first call; listed from `schema` meanwhile."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str,
+        title: str | None,
+        description: str | None,
+        annotations: ToolAnnotations | None,
+        icons: list[Icon] | None,
+        meta: dict[str, Any] | None,
+        structured_output: bool | None,
+    ) -> None:
+        self.fn, self.name, self.title, self.description = fn, name, title, description
+        self.annotations, self.icons, self.meta, self.structured_output = annotations, icons, meta, structured_output
+        self.schema: dict[str, Any] = {}
+
+    def with_schema(self, schema: dict[str, Any]) -> _DeferredTool:
+        self.schema = schema
+        return self
+
+    def listing(self) -> MCPTool:
+        """What the SDK would list for this tool (the description as `Tool.from_function` takes it)."""
+        return MCPTool(
+            name=self.name,
+            title=self.title,
+            description=self.description or self.fn.__doc__ or "",
+            input_schema=self.schema,
+            annotations=self.annotations,
+            icons=self.icons,
+            _meta=self.meta,
+        )
 
 
 def _result_model(fn: Callable[..., Any]) -> type[BaseModel] | None:
@@ -110,43 +208,6 @@ def _structured(fn: Callable[..., Any]) -> Callable[..., Any]:
         return result(fn(*args, **kwargs))
 
     return call
-
-
-def model_output_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """A model's top level as a JSON schema: each field's type (see `_annotation_shape`) and the required ones."""
-    properties = {name: _annotation_shape(field.annotation) for name, field in model.model_fields.items()}
-    required = [name for name, field in model.model_fields.items() if field.is_required()]
-    return {"type": "object", "properties": properties, **({"required": required} if required else {})}
-
-
-_SCALARS: tuple[tuple[type, str], ...] = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
-
-
-def _annotation_shape(annotation: Any) -> dict[str, Any]:
-    """`{"type": ...}` for a field annotation, a list when nullable or a union; the enum for a Literal or Enum."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _annotation_shape(get_args(annotation)[0])
-    if origin is Literal:
-        return {"enum": list(get_args(annotation))}
-    if origin in (Union, types.UnionType):
-        return _union([_annotation_shape(arg) for arg in get_args(annotation)])
-    if annotation is None or annotation is type(None):
-        return {"type": "null"}
-    kind = origin or annotation
-    if isinstance(kind, type):
-        if issubclass(kind, enum.Enum):
-            return {"enum": [member.value for member in kind]}
-        for python, json_type in _SCALARS:
-            if issubclass(kind, python):
-                return {"type": json_type}
-        if issubclass(kind, PurePath):
-            return {"type": "string"}
-        if issubclass(kind, (list, tuple, set, frozenset)) or kind is Sequence:
-            return {"type": "array"}
-        if issubclass(kind, (dict, BaseModel)) or kind is Mapping:
-            return {"type": "object"}
-    return {}
 
 
 class ListedCollection:
@@ -251,105 +312,6 @@ class AgentSurface:
         )
 
 
-def compact_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    """One tools/list entry (wire form), compacted as the module docstring says."""
-    tool = dict(tool)
-    if isinstance(tool.get("description"), str):
-        tool["description"] = _one_line_paragraphs(tool["description"])
-    if isinstance(tool.get("inputSchema"), dict):
-        tool["inputSchema"] = _compact_input(tool["inputSchema"])
-    if isinstance(tool.get("outputSchema"), dict):  # a tool registered with the plain MCPServer.add_tool
-        tool["outputSchema"] = _top_level(tool["outputSchema"])
-    meta = tool.get("_meta")
-    if isinstance(meta, dict) and _OUTPUT_KEY in meta:
-        tool["outputSchema"] = meta[_OUTPUT_KEY]
-        rest = {k: v for k, v in meta.items() if k != _OUTPUT_KEY}
-        if rest:
-            tool["_meta"] = rest
-        else:
-            del tool["_meta"]
-    annotations = tool.get("annotations")
-    if isinstance(annotations, dict) and annotations.get("title") == tool.get("title"):
-        tool["annotations"] = {k: v for k, v in annotations.items() if k != "title"}
-    return tool
-
-
-def _one_line_paragraphs(text: str) -> str:
-    return "\n".join(" ".join(p.split()) for p in re.split(r"\n\s*\n", text.strip()))
-
-
-def _compact_input(node: Any, keyword_level: bool = True) -> Any:
-    """Drop `title`, unwrap `anyOf [X, null]` (an omitted argument is the null); drop what goes without saying:
-    a default of null, false or "", and `additionalProperties: true`."""
-    if isinstance(node, list):
-        return [_compact_input(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if not keyword_level:  # a `properties` / `$defs` map: its keys are names, not keywords
-        return {key: _compact_input(value) for key, value in node.items()}
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if (
-            key == "title"
-            or (key == "default" and (value is None or value is False or value == ""))
-            or (key == "additionalProperties" and value is True)
-        ):
-            continue
-        if key == "description" and isinstance(value, str):
-            value = _one_line_paragraphs(value)
-        out[key] = _compact_input(value, keyword_level=key not in ("properties", "$defs"))
-    options = out.get("anyOf")
-    if isinstance(options, list):
-        kept = [option for option in options if option != {"type": "null"}]
-        if len(kept) == 1 and len(kept) < len(options):
-            del out["anyOf"]
-            out = {**kept[0], **out}
-    return out
-
-
-def _top_level(schema: dict[str, Any]) -> dict[str, Any]:
-    """The output schema's own properties, each reduced to its type (see _shape); `required` kept."""
-    defs = schema.get("$defs", {})
-    out: dict[str, Any] = {"type": "object"}
-    properties = schema.get("properties")
-    if isinstance(properties, dict):
-        out["properties"] = {name: _shape(prop, defs) for name, prop in properties.items()}
-    if schema.get("required"):
-        out["required"] = schema["required"]
-    return out
-
-
-def _shape(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """`{"type": ...}` (a list when nullable or a union), or the enum; `{}` when anything goes."""
-    node = _resolve(node, defs)
-    if "enum" in node:
-        return {"enum": node["enum"]}
-    if "const" in node:
-        return {"const": node["const"]}
-    options = node.get("anyOf") or node.get("oneOf")
-    if isinstance(options, list):
-        return _union([_shape(option, defs) for option in options])
-    kind = node.get("type")
-    if kind is None and ("properties" in node or "additionalProperties" in node):
-        kind = "object"
-    return {"type": kind} if kind is not None else {}
-
-
-def _union(shapes: list[dict[str, Any]]) -> dict[str, Any]:
-    """One shape for alternatives: their types as a list; an enum made nullable; `{}` when it cannot be said."""
-    if any(not shape for shape in shapes):
-        return {}
-    enums = [shape["enum"] for shape in shapes if "enum" in shape]
-    kinds = list(dict.fromkeys(t for shape in shapes if "type" in shape for t in _as_list(shape["type"])))
-    if enums:
-        return {"enum": [*enums[0], *([None] if kinds else [])]} if len(enums) == 1 and kinds in ([], ["null"]) else {}
-    return {"type": kinds[0] if len(kinds) == 1 else kinds} if kinds else {}
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def _unknown_keys(
     schema: dict[str, Any],
     value: Any,
@@ -358,8 +320,8 @@ def _unknown_keys(
     found: list[tuple[list[str | int], str, list[str]]],
 ) -> None:
     """Keys of `value` that its object schema does not declare, at any depth (objects, arrays, nullable)."""
-    schema = _resolve(schema, defs)
-    options = [_resolve(option, defs) for option in schema.get("anyOf", [])] or [schema]
+    schema = resolve_ref(schema, defs)
+    options = [resolve_ref(option, defs) for option in schema.get("anyOf", [])] or [schema]
     if isinstance(value, dict):
         shaped = [o for o in options if "properties" in o and not o.get("additionalProperties")]
         if len(shaped) != 1:
@@ -374,11 +336,6 @@ def _unknown_keys(
         if len(items) == 1:
             for index, item in enumerate(value):
                 _unknown_keys(items[0], item, defs, [*path, index], found)
-
-
-def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    ref = schema.get("$ref", "")
-    return defs.get(ref.rsplit("/", 1)[-1], schema) if ref.startswith("#/$defs/") else schema
 
 
 def _problem(loc: str, message: str, value: str | None) -> str:

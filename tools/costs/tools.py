@@ -1,8 +1,6 @@
 """cost_report as an agent sees it: the estimated spend from the cost ledger (server/costs.py), and fal's trainer
 guide and catalogue refresh from the catalogue."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
@@ -11,8 +9,7 @@ from pydantic import BaseModel, Field
 
 from server import costs
 from tools.common import state_of, tool_meta
-from tools.training import trainers
-from tools.training.trainers import TrainerGuide
+from tools.training.results import TrainerGuide
 
 
 class CatalogRefresh(BaseModel):
@@ -41,6 +38,8 @@ def register(server: MCPServer) -> None:
     ) -> CostReport:
         """Estimated fal spend per model, day, endpoint and run outcome (completed, failed, cancelled, unknown:
         how much fal may not have charged), against the budget caps; also fal's trainer guide."""
+        from tools.training import trainers
+
         state = state_of(ctx)
         guide = refresh = None
         if catalog == "refresh":

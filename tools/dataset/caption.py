@@ -9,19 +9,7 @@ import string
 
 from server.errors import UserError
 from tools.dataset.checks import Estimates
-
-DEFAULT_TEMPLATE = "photo of {trigger} {subject}{details}"
-PLACEHOLDERS = {
-    "trigger": "the trigger word, e.g. SIDAI (required)",
-    "subject": "the class word, e.g. man, woman, person",
-    "details": "', '-joined view, expression, framing, light, background and subfolder (starts with ', ')",
-    "angle": "front view | three-quarter view | profile view",
-    "expression": "smiling | neutral expression",
-    "distance": "close-up | medium shot | full body",
-    "lighting": "soft light | side light | backlit | dim light | harsh light",
-    "background": "plain background | indoors | outdoors",
-    "category": "the photo's subfolder name, e.g. professional",
-}
+from tools.dataset.results import DEFAULT_TEMPLATE, PLACEHOLDERS
 
 _ANGLE = {"front": "front view", "three-quarter": "three-quarter view", "profile": "profile view"}
 _EXPRESSION = {"smiling": "smiling", "neutral": "neutral expression"}

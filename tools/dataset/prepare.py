@@ -31,9 +31,9 @@ from tools.dataset.analyse import (
 )
 from tools.dataset.caption import validate_template
 from tools.dataset.exclude import exclude_files
-from tools.dataset.models import CheckRow, DatasetPaths, ImageRow, PreparedDataset
 from tools.dataset.package import sha256_file, write_zip
 from tools.dataset.report import build_report
+from tools.dataset.results import CheckRow, DatasetPaths, ImageRow, PreparedDataset
 from tools.dataset.scan import Scan, scan_folder
 from tools.dataset.staging import Staging, remove_stale
 from tools.dataset.text import require_ocr

@@ -8,9 +8,8 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
-
 from tools.dataset import expression
+from tools.dataset.results import DatasetReport, MixRow, MixTable
 from tools.dataset.text import method_note as text_method_note
 
 if TYPE_CHECKING:
@@ -87,31 +86,6 @@ def guide_class(dimension: str, result: ImageResult) -> str | None:
         return category if category in ("professional", "casual") else "variety"
     value = getattr(est, dimension)
     return str(value) if value else None
-
-
-class MixRow(BaseModel):
-    value: str
-    count: int
-    actual_pct: float
-    recommended_pct: float | None = Field(description="The guide's share; null: the guide wants it present, no share.")
-
-
-class MixTable(BaseModel):
-    dimension: str
-    method: str
-    unknown: int = Field(description="Kept photos for which no estimate was possible.")
-    rows: list[MixRow]
-
-
-class DatasetReport(BaseModel):
-    kept: int
-    rejected: int
-    warned: int
-    count_verdict: str = Field(description="too few | minimum | good | best")
-    count_message: str
-    mix: list[MixTable]
-    advice: list[str]
-    method_notes: list[str]
 
 
 def count_verdict(kept: int) -> tuple[str, str]:

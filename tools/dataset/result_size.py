@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from tools.dataset.models import ImageRow
+from tools.dataset.results import ImageRow
 
 JSON_BUDGET = 250_000
 

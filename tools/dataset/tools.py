@@ -1,7 +1,5 @@
 """prepare_dataset, dataset_status, list_datasets as an agent sees them; behaviour lives beside, in tools.dataset."""
 
-from __future__ import annotations
-
 import hashlib
 import logging
 import shlex
@@ -18,18 +16,20 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field
 
-from server.disk import disk_full, is_out_of_room
 from server.errors import UserError
-from server.runs import Run
-from server.storage import from_json
 from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
-from tools.dataset import store as rows
-from tools.dataset.caption import DEFAULT_TEMPLATE, PLACEHOLDERS
-from tools.dataset.models import DatasetDetail, DatasetList, DatasetPaths, DatasetSummary, PreparedDataset
-from tools.dataset.result_size import fit_rows, trim_note
-from tools.dataset.upload import live_upload
+from tools.dataset.results import (
+    DEFAULT_TEMPLATE,
+    PLACEHOLDERS,
+    DatasetDetail,
+    DatasetList,
+    DatasetPaths,
+    DatasetSummary,
+    PreparedDataset,
+)
 
 if TYPE_CHECKING:
+    from server.runs import Run
     from tools.dataset.analyse import Options
     from tools.dataset.scan import Scan
 
@@ -147,6 +147,9 @@ def register(server: MCPServer) -> None:
         dataset_id: Annotated[str | None, Field(description="Show this one in full.")] = None,
     ) -> DatasetList:
         """Prepared datasets, newest first; with dataset_id one in full (report, images, paths, versions)."""
+        from server.storage import from_json
+        from tools.dataset import store as rows
+
         state = state_of(ctx)
         store = state.store
         await _drop_dead_uploads(state, rows.summaries(store)[:LIVENESS_CHECKS])
@@ -179,6 +182,9 @@ LIVENESS_CHECKS = 20  # newest datasets whose upload list_datasets checks (one H
 
 async def _drop_dead_uploads(state: Any, summaries: list[dict[str, Any]]) -> None:
     """Mark the uploads fal no longer has as expired, so no listing shows a dead upload as uploaded."""
+    from tools.dataset import store as rows
+    from tools.dataset.upload import live_upload
+
     uploaded = [row for row in summaries if row["status"] == "uploaded" and row["fal_url"]]
     if not uploaded:
         return
@@ -202,11 +208,11 @@ class PrepareRequest:
     folder: str
     name: str | None  # as given
     dataset_name: str  # the name the dataset gets: the one given, else the folder's
-    options: Options
+    options: "Options"
     dry_run: bool
     upload: bool
 
-    def key(self, scan: Scan) -> str:
+    def key(self, scan: "Scan") -> str:
         """What decides the outcome: the folder's listing (names, sizes, mtimes), the options and the mode."""
         from tools.dataset.prepare import source_fingerprint
 
@@ -214,9 +220,11 @@ class PrepareRequest:
         return hashlib.sha256(f"{source_fingerprint(scan, self.options)}\0{mode}".encode()).hexdigest()
 
 
-async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) -> tuple[PreparedDataset, bytes]:
+async def _prepare(state: Any, run: "Run", request: PrepareRequest, scan: "Scan") -> tuple[PreparedDataset, bytes]:
     """The whole prepare_dataset run, in the background: check and prepare (worker thread), then upload."""
+    from tools.dataset import store as rows
     from tools.dataset.prepare import run_prepare
+    from tools.dataset.upload import live_upload
 
     def on_photo(done: int, total: int, rel: str) -> None:
         run.report(PHOTOS_PERCENT * done / total, f"checked {done}/{total}: {rel}")
@@ -262,6 +270,8 @@ async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: Scan) ->
 
 def _sized(result: PreparedDataset, folder: str = "<folder>") -> PreparedDataset:
     """The result with its per-photo rows shortened if a big folder would take it over the hosts' 1 MB limit."""
+    from tools.dataset.result_size import fit_rows, trim_note
+
     rows, left_out = fit_rows(result.images)
     if not left_out:
         return result
@@ -272,11 +282,13 @@ def _sized(result: PreparedDataset, folder: str = "<folder>") -> PreparedDataset
     return result.model_copy(update={"images": rows, "images_note": trim_note(left_out, where)})
 
 
-async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) -> CallToolResult:
+async def _answer(state: Any, ctx: Context[Any], run: "Run", wait_seconds: float) -> CallToolResult:
     """Wait for `run` up to `wait_seconds` with progress reports; its result, its error, or where it stands."""
+    from server.disk import disk_full, is_out_of_room
+
     progress = Progress(ctx)
 
-    async def tick(current: Run) -> None:
+    async def tick(current: "Run") -> None:
         await progress(current.progress, current.message)
 
     await state.runs.wait(run, wait_seconds, tick)

@@ -4,21 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from prompts.loader import Template, TemplateError, render, render_motion
 from server.errors import UserError
 from server.state import AppState
+from tools.library.results import Rendered
 from tools.models import registry
-
-
-class Rendered(BaseModel):
-    prompt: str
-    trigger_word: str
-    model: str | None = Field(description="Model reference whose trigger word was used, if any.")
-    input_params: dict[str, Any] = Field(description="prompt + the template's settings, ready for generation.")
-    lora_scale: float | None
-    motion_prompt: str | None = Field(default=None, description="A video scenario's motion, for the video tool.")
 
 
 def render_for(

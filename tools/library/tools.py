@@ -1,7 +1,5 @@
 """prompt_library: tested prompt templates per scenario, rendered for a model's trigger word and run."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,13 +11,9 @@ from pydantic import BaseModel, Field
 
 from prompts.loader import Template, TemplateError, build_template
 from server.state import AppState
-from server.storage import utc_now
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
 from tools.generation.results import GenerationOutput
-from tools.generation.run import run_generation
-from tools.library import prompt_store
-from tools.library.render import Rendered, render_for
-from tools.models import registry
+from tools.library.results import Rendered
 
 Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
 
@@ -71,6 +65,8 @@ def _parse_template(**fields: Any) -> Template:
 
 
 def _model_tie(state: AppState, model: str | None) -> tuple[str | None, int | None]:
+    from tools.models import registry
+
     if not model:
         return None, None
     number = registry.split_version(model)[1]
@@ -109,6 +105,10 @@ def register(server: MCPServer) -> None:
         (overwrite=true shadows a built-in). import/export the guide's YAML (name: {prompt, guidance_scale,
         steps}); a literal trigger word in imported prompts becomes {trigger} given model or trigger_word.
         """
+        from tools.library import prompt_store
+        from tools.library.render import render_for
+        from tools.models import registry
+
         state = state_of(ctx)
         store = state.store
         need = _requirer(action)
@@ -230,6 +230,8 @@ def _read_text(path: Path, roots: tuple[Path, ...]) -> str:
 
 def _trigger_of_request(state: AppState, model: str | None, trigger_word: str | None) -> str | None:
     """The trigger word given, or the one of the model given; None when neither was given."""
+    from tools.models import registry
+
     if trigger_word and trigger_word.strip():
         return trigger_word.strip()
     if not model:
@@ -242,6 +244,8 @@ def _trigger_of_request(state: AppState, model: str | None, trigger_word: str | 
 
 def _export_path(settings: Any, path: str | None, overwrite: bool) -> Path:
     """Where an export goes: only ever under the data dir or the output dir."""
+    from server.storage import utc_now
+
     if not path:
         stamp = utc_now().replace(":", "").replace("+0000", "Z")
         return settings.home / "exports" / f"prompt-library-{stamp}.yaml"
@@ -261,6 +265,9 @@ def _export_path(settings: Any, path: str | None, overwrite: bool) -> Path:
 
 
 def _import(store: Any, text: str, overwrite: bool, trigger_word: str | None) -> LibraryResult:
+    from tools.library import prompt_store
+    from tools.models import registry
+
     def trigger_of(ref: str) -> str | None:
         version = registry.find(store, ref)
         return version.trigger_word if version else None
@@ -296,6 +303,7 @@ async def _run(
     lora_scale: float | None,
 ) -> CallToolResult:
     from server.previews import thumbnails_within_budget
+    from tools.generation.run import run_generation
 
     if "prompt" in overrides:
         raise ToolError("input_params must not contain 'prompt'; the template renders it. Use values instead.")

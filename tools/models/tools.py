@@ -1,7 +1,5 @@
 """Model management tools: list/show models, set default, alias, rename, register external LoRAs, delete."""
 
-from __future__ import annotations
-
 import hashlib
 import shutil
 from pathlib import Path
@@ -13,12 +11,9 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from server.fal_gateway import FalError
 from server.state import AppState
 from tools.common import dedented, state_of, tool_meta
-from tools.models import registry
-from tools.models.registry import ModelSummary, ModelVersion
-from tools.training.trigger_words import check_trigger_word
+from tools.models.results import ModelSummary, ModelVersion
 
 FLUX_ENDPOINT: Literal["fal-ai/flux-lora"] = "fal-ai/flux-lora"
 SD_ENDPOINT = "fal-ai/lora"
@@ -51,6 +46,8 @@ class DeleteVersionResult(BaseModel):
 
 def _canonical(state: AppState, ref: str) -> str:
     """The model name behind a name, alias or endpoint-style id (ToolError with suggestions if none)."""
+    from tools.models import registry
+
     base = registry.split_version(ref)[0]
     versions = registry.list_versions(state.store, base)
     if versions:
@@ -60,6 +57,8 @@ def _canonical(state: AppState, ref: str) -> str:
 
 
 def _summary(state: AppState, name: str) -> ModelSummary:
+    from tools.models import registry
+
     for summary in registry.list_models(state.store):
         if summary.name == name:
             return summary
@@ -74,6 +73,8 @@ def register(server: MCPServer) -> None:
         name: Annotated[str | None, Field(description="Show this model's versions in full.")] = None,
     ) -> ModelsResult:
         """Registered models with versions, default and aliases; name (or name@v2) is an endpoint to generate with."""
+        from tools.models import registry
+
         state = state_of(ctx)
         if name is None:
             models = registry.list_models(state.store)
@@ -114,6 +115,8 @@ def register(server: MCPServer) -> None:
     ) -> ManageModelResult:
         """Pin the default version, alias an endpoint-style id to a model, rename, or register_external a LoRA
         trained elsewhere as the next version."""
+        from tools.models import registry
+
         state = state_of(ctx)
         store = state.store
         if action == "set_default":
@@ -163,6 +166,8 @@ def register(server: MCPServer) -> None:
     ) -> DeleteVersionResult:
         """Delete a model version and our own copy of its LoRA. Irreversible: confirm=true only after the user
         agreed."""
+        from tools.models import registry
+
         state = state_of(ctx)
         canonical = _canonical(state, name)
         target = next((v for v in registry.list_versions(state.store, canonical) if v.version == version), None)
@@ -212,6 +217,10 @@ async def _register_external(
     scale: float,
     notes: str,
 ) -> ManageModelResult:
+    from server.fal_gateway import FalError
+    from tools.models import registry
+    from tools.training.trigger_words import check_trigger_word
+
     name = registry.validate_model_name(name)
     if bool(lora_url) == bool(lora_path):
         raise ToolError("register_external needs exactly one of lora_url (https URL) or lora_path (local file).")

@@ -6,14 +6,12 @@ what the agent typed, explains the names fal cannot train, prices a run, and ran
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from server.catalog import Catalog, CatalogEntry
 from server.catalog.pricing import Estimate, estimate_inference, estimate_training
 from server.catalog.trainers import DEFAULT_TRAINER, LEGACY_ALIASES, TrainerProfile, profile, short_alias
 from server.errors import InvalidInput, NotFound
+from tools.training.results import TrainerChoice, TrainerGuide
 
-DEFAULT_PRESET = "flux-lora"  # the default model_type: fal-ai/flux-lora-fast-training
 WHY_DEFAULT = (
     "flux-lora (fal-ai/flux-lora-fast-training) is the default for a person: FLUX.1 [dev], face masks on "
     "(create_masks), a published price ($2 per 1000 steps at the time of the catalogue), and its LoRA runs on "
@@ -52,32 +50,6 @@ UNSUPPORTED_ALIASES = {
     "full-fine-tune": "dreambooth",
     "finetune": "dreambooth",
 }
-
-
-class TrainerChoice(BaseModel):
-    rank: int
-    model_type: str = Field(description="Pass this (or the endpoint id) as start_training's model_type.")
-    endpoint: str
-    likeness_options: list[str] = Field(description="Face/subject options the trainer has (set on for a person).")
-    steps: int = Field(description="Steps priced here (the trainer's default unless steps was given).")
-    steps_range: str
-    training_usd: float | None = Field(description="None: fal publishes no price; runs are held to the call cap.")
-    training_price: str
-    inference_endpoint: str
-    image_usd: float | None = Field(description="One 1024×1024 image on the inference endpoint; None: unknown.")
-    captions: str = Field(description="How the trainer reads the trigger and captions.")
-    lora_files: list[str]
-
-
-class TrainerGuide(BaseModel):
-    default: str
-    why_default: str
-    trainers: list[TrainerChoice] = Field(description="Trainers that fit a person's photos, best likeness first.")
-    not_for_people: dict[str, str] = Field(description="Other fal trainers and why they do not fit a photo set.")
-    video_trainers: dict[str, str] = Field(
-        default_factory=dict, description="Trainers that learn a video LoRA of the person from the same photos."
-    )
-    data: str = Field(description="How fresh the catalogue and prices are.")
 
 
 def _candidate_ids(model_type: str) -> list[str]:

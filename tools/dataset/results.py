@@ -1,10 +1,45 @@
-"""Structured results of prepare_dataset and list_datasets (these are the tools' output schemas)."""
-
-from __future__ import annotations
+"""What the dataset tools answer with (their output schemas) and the caption-template contract of their input.
+Kept apart from the behaviour so the server starts without importing it."""
 
 from pydantic import BaseModel, Field
 
-from tools.dataset.report import DatasetReport
+DEFAULT_TEMPLATE = "photo of {trigger} {subject}{details}"
+PLACEHOLDERS = {
+    "trigger": "the trigger word, e.g. SIDAI (required)",
+    "subject": "the class word, e.g. man, woman, person",
+    "details": "', '-joined view, expression, framing, light, background and subfolder (starts with ', ')",
+    "angle": "front view | three-quarter view | profile view",
+    "expression": "smiling | neutral expression",
+    "distance": "close-up | medium shot | full body",
+    "lighting": "soft light | side light | backlit | dim light | harsh light",
+    "background": "plain background | indoors | outdoors",
+    "category": "the photo's subfolder name, e.g. professional",
+}
+
+
+class MixRow(BaseModel):
+    value: str
+    count: int
+    actual_pct: float
+    recommended_pct: float | None = Field(description="The guide's share; null: the guide wants it present, no share.")
+
+
+class MixTable(BaseModel):
+    dimension: str
+    method: str
+    unknown: int = Field(description="Kept photos for which no estimate was possible.")
+    rows: list[MixRow]
+
+
+class DatasetReport(BaseModel):
+    kept: int
+    rejected: int
+    warned: int
+    count_verdict: str = Field(description="too few | minimum | good | best")
+    count_message: str
+    mix: list[MixTable]
+    advice: list[str]
+    method_notes: list[str]
 
 
 class CheckRow(BaseModel):
