@@ -117,7 +117,7 @@ async def test_a_running_clip_is_a_few_lines_with_its_stage_and_eta(
 
     again = await call_ok(quiet, "video", {"start": "sid", "prompt": "laughs", "duration_seconds": 5})
     polled = await _brief(quiet, "video", {"video_id": again["video_id"]})
-    assert "median of 1 finished clips on this endpoint here, per 5 s of clip" in polled["progress"]["eta_basis"]
+    assert "median of 1 finished clips on this endpoint here, scaled to a 5 s clip" in polled["progress"]["eta_basis"]
 
 
 async def test_a_clip_waiting_for_its_still_says_so(

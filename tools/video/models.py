@@ -42,7 +42,9 @@ class VideoOutput(BaseModel):
     still_generation_id: str | None
     still_path: str | None = None
     clip: ClipFile | None = None
-    request: dict[str, Any] = Field(default_factory=dict, description="Body for the video endpoint (with the still).")
+    request: dict[str, Any] = Field(
+        default_factory=dict, description="Body for the video endpoint (the still's URL once known)."
+    )
     warnings: list[str] = Field(default_factory=list)
     error: str | None = None
     progress: VideoProgress | None = Field(default=None, description="While on its way: stage, elapsed, ETA.")

@@ -114,7 +114,8 @@ def _still(state: AppState, row: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _clip_sent_at(state: AppState, row: dict[str, Any]) -> str:
-    """When the clip went to fal: once its still was made (the clip is sent right then), else when asked for."""
+    """When the clip went to fal: when its still was made (the clip is sent as soon as the still is saved), else
+    when it was asked for."""
     still = _still(state, row)
     made = still["completed_at"] if still else None
     return made if made and (timestamp(made) or 0.0) > (timestamp(row["created_at"]) or 0.0) else row["created_at"]
@@ -139,9 +140,9 @@ def _clip_time(state: AppState, row: dict[str, Any]) -> tuple[float, str] | None
             durations.append(took * scale)
     typical = median(durations)
     if typical is not None:
-        per = f", per {length:g} s of clip" if length else ""
+        per = f", scaled to a {length:g} s clip" if length else ""
         return typical, f"median of {len(durations)} finished clips on this endpoint here{per}"
     if not length:
         return None
     rate = ASSUMED_SECONDS_PER_CLIP_SECOND
-    return length * rate, f"assumed {rate:g} s per clip second (no clip finished on this endpoint here yet)"
+    return length * rate, f"assumed {rate:g} s per clip second: no clip finished on this endpoint here yet"
