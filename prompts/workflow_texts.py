@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 from server.errors import InvalidInput, UserError
-from tools.training.trigger_words import check_trigger_word
 
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
 MAX_IMAGES = 8
@@ -41,6 +40,8 @@ def _folder(raw: str) -> str:
 
 
 def _trigger(raw: str) -> str:
+    from tools.training.trigger_words import check_trigger_word
+
     word = raw.strip()
     if word:
         try:

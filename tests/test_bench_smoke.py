@@ -23,7 +23,8 @@ def test_tool_overhead_prints_its_ratio() -> None:
 def test_cold_start_prints_its_ratio_and_profile() -> None:
     out = _run("bench/cold_start.py", "-n", "1")
     assert "tools/list" in out and "ours ÷ bare:" in out and "mcp_types" in out
-    assert "heavy modules imported at start (fal_client, PIL, cv2, numpy, yaml): []" in out
+    heavy = next(line for line in out.splitlines() if "heavy modules imported at start" in line)
+    assert "httpx" in heavy and heavy.endswith(": []")
 
 
 def test_tool_list_size_prints_both_budgets() -> None:

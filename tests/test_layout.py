@@ -107,7 +107,8 @@ def test_no_import_cycles_among_server_tools_and_prompts() -> None:
 
 def test_only_the_tool_edge_imports_mcp() -> None:
     """`mcp` may be imported by tools/<family>/tools.py and the other MCP plumbing (the wiring, the tool edge,
-    resources, prompts, middleware and tool schemas, the HTTP transport); behaviour modules and services raise server.errors."""
+    resources, prompts, middleware and tool schemas, the HTTP transport); behaviour modules and services raise
+    server.errors."""
     allowed = {
         "server.app",
         "server.http_transport",

@@ -138,7 +138,7 @@ async def test_tools_listed_before_their_first_call_show_the_sdk_schema_and_then
     for got, want in zip(listed, expected, strict=True):
         assert got == want, got["name"]
     deferred = [name for name in ours._deferred]  # listed from the signature, not yet built by the SDK
-    assert len(deferred) >= 4, deferred
+    assert len(deferred) >= len(listed) - 1, deferred  # quality_matrix takes a list of models: the SDK builds it
 
     server = AgentServer("t")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import functools
 import inspect
+import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -129,14 +130,18 @@ class Progress:
         await self._ctx.report_progress(value, self._total, message)
 
 
-def with_previews(model: BaseModel, previews: list[bytes], mime_type: str = "image/jpeg") -> CallToolResult:
-    """A structured result plus small inline images (thumbnails from server.previews)."""
-    content: list[Any] = [TextContent(type="text", text=model.model_dump_json())]
+def with_previews(
+    model: BaseModel, previews: list[bytes], mime_type: str = "image/jpeg", *, brief: bool = False
+) -> CallToolResult:
+    """A structured result plus small inline images (thumbnails from server.previews). `brief` (a poll's answer
+    while the job runs) keeps only the fields that were set, so what was left out costs no tokens."""
+    data = model.model_dump(mode="json", exclude_unset=brief)
+    content: list[Any] = [TextContent(type="text", text=json.dumps(data, separators=(",", ":"), ensure_ascii=False))]
     content += [
-        ImageContent(type="image", data=base64.b64encode(data).decode("ascii"), mime_type=mime_type)
-        for data in previews
+        ImageContent(type="image", data=base64.b64encode(image).decode("ascii"), mime_type=mime_type)
+        for image in previews
     ]
-    return CallToolResult(content=content, structured_content=model.model_dump(mode="json"))
+    return CallToolResult(content=content, structured_content=data)
 
 
 def not_available(tool: str, issue: str) -> ToolError:

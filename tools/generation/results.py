@@ -45,3 +45,21 @@ class GenerationOutput(BaseModel):
     request: dict[str, Any] = Field(default_factory=dict, description="Input sent to fal (long strings shortened).")
     created_at: str = ""
     completed_at: str | None = None
+
+
+class RunningGeneration(BaseModel):
+    """A generation still on fal (its full record comes once it has finished)."""
+
+    generation_id: str
+    status: GenerationState
+    queue_position: int | None = None
+
+
+class GenerationProgress(BaseModel):
+    """Every item still on fal together (tools/generation/progress.py). A poll's answer carries only the fields set."""
+
+    queued: int | None = None
+    running: int | None = None
+    elapsed_seconds: int
+    eta_seconds: float | None = None
+    eta_basis: str

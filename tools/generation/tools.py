@@ -16,7 +16,7 @@ from server import costs
 from server.errors import UserError
 from server.state import AppState
 from tools.common import Progress, state_of, tool_meta, with_previews
-from tools.generation.results import GenerationOutput
+from tools.generation.results import GenerationOutput, GenerationProgress, RunningGeneration
 
 PREVIEW_BUDGET_BYTES = 500_000  # inline thumbnails of one result together; the JSON part stays far below 1 MB
 
@@ -37,31 +37,30 @@ class GenerationResult(BaseModel):
         description="completed: all done; pending: some still on fal (call generation_status); partial: some failed; "
         "dry_run: nothing sent, see plans."
     )
-    generations: list[GenerationOutput]
+    generations: list[GenerationOutput | RunningGeneration] = Field(
+        description="Finished items in full; one still on fal as id and state (a batch's: counted in progress)."
+    )
     batch_id: str | None = None
     completed: int
     pending: int
     failed: int
     estimated_cost_usd: float
     previews: int = Field(description="How many thumbnails are attached inline (full files: see files[].path).")
+    progress: GenerationProgress | None = Field(default=None, description="While items are on fal: ETA.")
     next_step: str
     plans: list[DryRunPlan] = Field(default_factory=list, description="dry_run only.")
 
 
 async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: str | None) -> CallToolResult:
     from server.previews import thumbnails_within_budget
+    from tools.generation import progress as still_on_fal
 
     completed = sum(o.status == "completed" for o in outputs)
     failed = sum(o.status in ("failed", "unknown") for o in outputs)
     pending = len(outputs) - completed - failed
     status: Literal["completed", "pending", "partial", "failed", "dry_run"]
     if pending:
-        status = "pending"
-        ref = f"batch_id={batch_id!r}" if batch_id else f"generation_id={outputs[0].generation_id!r}"
-        next_step = (
-            f"{pending} still running on fal; results are saved in the background. Call generation_status({ref}, "
-            "wait_seconds=20) to collect them."
-        )
+        status, next_step = "pending", still_on_fal.next_call(outputs, batch_id)
     elif failed and completed:
         status, next_step = "partial", "Some items failed (see each error); the others are saved."
     elif failed:
@@ -78,16 +77,17 @@ async def _respond(state: AppState, outputs: list[GenerationOutput], batch_id: s
     thumbs = await anyio.to_thread.run_sync(thumbnails_within_budget, paths, PREVIEW_BUDGET_BYTES) if paths else []
     result = GenerationResult(
         status=status,
-        generations=outputs,
+        generations=still_on_fal.shown(outputs, batch=batch_id is not None),
         batch_id=batch_id,
         completed=completed,
         pending=pending,
         failed=failed,
         estimated_cost_usd=round(sum(o.estimated_cost_usd for o in outputs), 6),
         previews=len(thumbs),
+        progress=still_on_fal.summary(state.store, outputs, batch=batch_id is not None),
         next_step=next_step,
     )
-    return with_previews(result, thumbs)
+    return with_previews(result, thumbs, brief=bool(pending))
 
 
 async def _dry_run(

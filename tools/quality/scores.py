@@ -9,60 +9,12 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from prompts.loader import TemplateError, normalize_name
 from server.errors import UserError
 from server.storage import Store, new_id, utc_now
 from tools.models import registry
+from tools.quality.results import Comparison, Evaluation, MatrixRow, ScenarioComparison, ScoreCell, ScoreEntry
 from tools.shared import slugify
-
-
-class Evaluation(BaseModel):
-    id: str
-    model_name: str
-    model_version: int
-    scenario: str
-    quality: float | None
-    likeness: float | None
-    likeness_method: str | None
-    notes: str
-    generation_id: str | None
-    created_at: str
-
-
-class ScoreCell(BaseModel):
-    quality: float | None = Field(description="Mean quality 1-10, None if never scored.")
-    likeness: float | None = Field(description="Mean likeness 1-10, None if never scored.")
-    n: int = Field(description="How many evaluations.")
-
-    @property
-    def combined(self) -> float | None:
-        parts = [v for v in (self.quality, self.likeness) if v is not None]
-        return round(mean(parts), 2) if parts else None
-
-
-class MatrixRow(BaseModel):
-    scenario: str
-    versions: dict[str, ScoreCell] = Field(description="'v1', 'v2', ... → averages.")
-
-
-class ScenarioComparison(BaseModel):
-    scenario: str
-    a: ScoreCell | None
-    b: ScoreCell | None
-    delta: float | None = Field(description="b's combined score minus a's (positive: b is better).")
-    winner: str | None = Field(description="'v<N>', 'tie', or None when only one side was scored.")
-
-
-class Comparison(BaseModel):
-    version_a: int
-    version_b: int
-    scenarios: list[ScenarioComparison]
-    overall_a: float | None = Field(description="Mean combined score over scenarios scored for both.")
-    overall_b: float | None
-    winner: int | None = Field(description="The version to keep as default, None when undecided.")
-    reason: str
 
 
 def scenario_name(raw: str) -> str:
@@ -70,17 +22,6 @@ def scenario_name(raw: str) -> str:
         return normalize_name(raw)
     except TemplateError:
         return slugify(raw, max_len=64)
-
-
-class ScoreEntry(BaseModel):
-    """One score to record; model/version/scenario come from generation_id when given."""
-
-    scenario: str | None = None
-    quality: float | None = Field(default=None, ge=1, le=10)
-    likeness: float | None = Field(default=None, ge=1, le=10)
-    notes: str = ""
-    generation_id: str | None = None
-    model: str | None = Field(default=None, description="name@vN if not the call's")
 
 
 def record(

@@ -6,22 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, Field
 
 from server.errors import UserError
 from server.state import AppState
 from tools.models import registry
 from tools.quality import likeness, scores
-
-
-class GenerationLikeness(BaseModel):
-    generation_id: str
-    model_version: int | None
-    scenario: str | None
-    score: float | None = Field(description="1-10 (mean over the generation's images); None when no face was found.")
-    distance: float | None = Field(description="Median face-descriptor distance; same person < 0.45, other > 0.6.")
-    faces: int = Field(description="Images of this generation in which a face was found.")
-    recorded: bool = Field(description="Stored in the matrix (baseline images are scored but not stored).")
+from tools.quality.results import GenerationLikeness
 
 
 async def score_generations(

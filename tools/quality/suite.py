@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, Field
 
 from prompts.loader import Template
 from server.errors import UserError
@@ -22,44 +21,13 @@ from server.storage import from_json, new_id, to_json, utc_now
 from tools.library import prompt_store
 from tools.models import registry
 from tools.quality import likeness
+from tools.quality.results import SuiteCell, SuiteReport
 from tools.shared import ProgressFn
 
 MAX_CELLS = 48
 GUIDE_SCENARIOS = ("professional-headshot", "casual-outdoor", "youtube-thumbnail")
 TERMINAL = {"completed", "failed", "cancelled"}
 PREVIEW_BUDGET = 600_000
-
-
-class SuiteCell(BaseModel):
-    position: int
-    scenario: str
-    version: int | None = Field(description="LoRA version; None for the no-LoRA baseline.")
-    variant: str = Field(description="lora | scale | baseline")
-    lora_scale: float | None
-    seed: int
-    label: str
-    generation_id: str | None
-    status: str = Field(
-        description="waiting (not submitted yet) | pending | queued | running | completed | failed | not_submitted"
-    )
-    file_path: str | None = None
-    error: str | None = None
-    likeness: float | None = None
-
-
-class SuiteReport(BaseModel):
-    suite_id: str | None = Field(description="None for a dry run.")
-    model_name: str
-    status: str = Field(description="planned (dry run: nothing generated) | running (poll suite_status) | completed")
-    cells: list[SuiteCell]
-    pending: list[str] = Field(description="Generation ids still running.")
-    sheet_path: str | None = Field(default=None, description="The full-size contact sheet PNG.")
-    columns: int | None = None
-    rows: int | None = None
-    row_labels: list[str] = Field(default_factory=list)
-    estimated_cost_usd: float = 0.0
-    message: str
-    warnings: list[str] = Field(default_factory=list)
 
 
 def _variant_label(variant: str, version: int | None, scale: float | None) -> str:

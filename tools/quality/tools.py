@@ -1,7 +1,5 @@
 """quality_matrix: record and compare quality/likeness scores per scenario × model version, run test suites."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
@@ -11,12 +9,7 @@ from mcp.types import CallToolResult
 from pydantic import BaseModel, Field
 
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
-from tools.models import registry
-from tools.quality import scores as score_table
-from tools.quality import suite
-from tools.quality.scores import Comparison, Evaluation, MatrixRow, ScoreEntry
-from tools.quality.scoring import GenerationLikeness, score_generations
-from tools.quality.suite import SuiteReport
+from tools.quality.results import Comparison, Evaluation, GenerationLikeness, MatrixRow, ScoreEntry, SuiteReport
 
 Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
 
@@ -62,6 +55,11 @@ def register(server: MCPServer) -> None:
         show the matrix; compare two versions (make_default=true pins the winner); likeness scores faces
         automatically (optional extra).
         """
+        from tools.models import registry
+        from tools.quality import scores as score_table
+        from tools.quality import suite
+        from tools.quality.scoring import score_generations
+
         state = state_of(ctx)
         store = state.store
 

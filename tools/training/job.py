@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from pydantic import BaseModel, Field
 
 from server.catalog.trainers import TrainerProfile
 from server.errors import DiskFull, InvalidInput, NotFound, UserError
+from server.eta import Eta
 from server.fal_gateway import FalError, JobStatus
 from server.jobs import CancelOutcome, Finish, JobHooks, JobState
 from server.state import AppState
@@ -27,7 +27,6 @@ from tools.models import registry
 from tools.training.kind import TRAINING
 from tools.training.progress import (
     KEEP_LOG_LINES,
-    Eta,
     eta_seconds,
     latest_step,
     log_messages,
@@ -35,6 +34,7 @@ from tools.training.progress import (
     planned_eta,
 )
 from tools.training.request import DatasetSource, TrainingPlan, ZipFacts, inspect_zip
+from tools.training.results import TrainingProgress, TrainingRun
 from tools.training.trainers import trainer_for_endpoint
 
 log = logging.getLogger(__name__)
@@ -44,37 +44,6 @@ BRIEF_LOG_CHARS = 120
 MAX_LOG_LINE_CHARS = 500
 # A LoRA file is hundreds of MB: it gets longer than a generated image, still bounded.
 LORA_DOWNLOAD_DEADLINE_SECONDS = 300.0
-
-
-class TrainingRun(BaseModel):
-    id: str
-    model_name: str
-    model_type: str
-    endpoint: str
-    status: JobState
-    dataset_id: str | None = None
-    trigger_word: str | None = None
-    steps: int | None = None
-    fal_request_id: str | None = None
-    queue_position: int | None = None
-    progress_percent: float | None = None
-    current_step: int | None = None
-    total_steps: int | None = None
-    eta_seconds: float | None = None
-    eta_basis: str | None = Field(default=None, description="Measured from fal's logs, or an estimate from steps.")
-    last_logs: list[str] = Field(default_factory=list)
-    error: str | None = Field(default=None, description="fal's error for a failed run, or a pending-work note.")
-    estimated_cost_usd: float
-    cost_note: str | None = None
-    model_version: int | None = Field(default=None, description="Registered version of model_name (v1, v2, ...).")
-    model_version_id: str | None = None
-    lora_url: str | None = None
-    lora_path: str | None = Field(default=None, description="Local copy of the trained LoRA weights.")
-    pending_work: bool = Field(description="True while the server still polls fal or fetches the LoRA for this run.")
-    created_at: str
-    started_at: str | None = None
-    completed_at: str | None = None
-    next_step: str
 
 
 # -- reading rows ---------------------------------------------------------------------------------------
@@ -157,22 +126,6 @@ def to_run(state: AppState, row: dict[str, Any]) -> TrainingRun:
     )
     run.next_step = _next_step(run)
     return run
-
-
-class TrainingProgress(BaseModel):
-    """A queued or running training in a few lines: what a poll needs, nothing more."""
-
-    id: str
-    model_name: str
-    status: JobState
-    queue_position: int | None = None
-    progress_percent: float | None = None
-    current_step: int | None = None
-    total_steps: int | None = None
-    eta_seconds: float | None = None
-    eta_basis: str | None = None
-    last_logs: list[str] = Field(default_factory=list, description="The latest log line, shortened.")
-    next_step: str
 
 
 def is_open(row: dict[str, Any]) -> bool:

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from server.eta import Eta
+
 # "step 300/1000", "Step 300 / 1000", "steps: 300/1000", "300/1000 [01:02<03:04" (tqdm) — the last one wins.
 _STEP = re.compile(r"(?:\bsteps?\b[\s:=#]*)(\d+)\s*/\s*(\d+)", re.IGNORECASE)
 _TQDM = re.compile(r"\b(\d+)\s*/\s*(\d+)\s*\[")
@@ -53,12 +55,6 @@ def eta_seconds(first_step: int, first_at: float, step: int, now: float, total: 
 FAL_SECONDS_PER_STEP = {"fal-ai/qwen-image-trainer": 35 * 60 / 1000, "fal-ai/ltx-video-trainer": 20 * 60 / 1000}
 # Every other trainer: the lower of those two rates, named as an assumption in every answer that uses it.
 ASSUMED_SECONDS_PER_STEP = 1.2
-
-
-@dataclass(frozen=True)
-class Eta:
-    seconds: float
-    basis: str
 
 
 def planned_eta(endpoint: str, total_steps: int | None, done_steps: int = 0, *, queued: bool = False) -> Eta | None:

@@ -3,6 +3,8 @@ answer with. Kept apart from the behaviour so the server starts without importin
 
 from pydantic import BaseModel, Field
 
+from server.jobs import JobState
+
 DEFAULT_PRESET = "flux-lora"  # the default model_type: fal-ai/flux-lora-fast-training
 
 
@@ -30,3 +32,50 @@ class TrainerGuide(BaseModel):
         default_factory=dict, description="Trainers that learn a video LoRA of the person from the same photos."
     )
     data: str = Field(description="How fresh the catalogue and prices are.")
+
+
+class TrainingRun(BaseModel):
+    id: str
+    model_name: str
+    model_type: str
+    endpoint: str
+    status: JobState
+    dataset_id: str | None = None
+    trigger_word: str | None = None
+    steps: int | None = None
+    fal_request_id: str | None = None
+    queue_position: int | None = None
+    progress_percent: float | None = None
+    current_step: int | None = None
+    total_steps: int | None = None
+    eta_seconds: float | None = None
+    eta_basis: str | None = Field(default=None, description="Measured from fal's logs, or an estimate from steps.")
+    last_logs: list[str] = Field(default_factory=list)
+    error: str | None = Field(default=None, description="fal's error for a failed run, or a pending-work note.")
+    estimated_cost_usd: float
+    cost_note: str | None = None
+    model_version: int | None = Field(default=None, description="Registered version of model_name (v1, v2, ...).")
+    model_version_id: str | None = None
+    lora_url: str | None = None
+    lora_path: str | None = Field(default=None, description="Local copy of the trained LoRA weights.")
+    pending_work: bool = Field(description="True while the server still polls fal or fetches the LoRA for this run.")
+    created_at: str
+    started_at: str | None = None
+    completed_at: str | None = None
+    next_step: str
+
+
+class TrainingProgress(BaseModel):
+    """A queued or running training in a few lines: what a poll needs, nothing more."""
+
+    id: str
+    model_name: str
+    status: JobState
+    queue_position: int | None = None
+    progress_percent: float | None = None
+    current_step: int | None = None
+    total_steps: int | None = None
+    eta_seconds: float | None = None
+    eta_basis: str | None = None
+    last_logs: list[str] = Field(default_factory=list, description="The latest log line, shortened.")
+    next_step: str

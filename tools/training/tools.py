@@ -1,6 +1,4 @@
-"""start_training / training_status / cancel_training: the tools over tools/training_jobs.py."""
-
-from __future__ import annotations
+"""start_training / training_status / cancel_training: the tools over tools/training/job.py (loaded on first use)."""
 
 import json
 from typing import Annotated, Any, Literal
@@ -10,16 +8,10 @@ from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from server.costs import check_budget
 from server.errors import UserError
 from server.state import AppState
 from tools.common import Progress, dedented, state_of, tool_meta
-from tools.training import job as jobs
-from tools.training import trainers
-from tools.training.job import TrainingProgress, TrainingRun
-from tools.training.request import build_plan, precheck
-from tools.training.results import DEFAULT_PRESET
-from tools.training.trainers import resolve_trainer, training_estimate
+from tools.training.results import DEFAULT_PRESET, TrainingProgress, TrainingRun
 
 MAX_WAIT_SECONDS = 30.0
 
@@ -91,6 +83,11 @@ def register(server: MCPServer) -> None:
         force: bool = False,
     ) -> StartTrainingResult:
         """Start a LoRA training on fal (full description: START_TRAINING_DOC)."""
+        from server.costs import check_budget
+        from tools.training import job as jobs
+        from tools.training.request import build_plan, precheck
+        from tools.training.trainers import resolve_trainer, training_estimate
+
         state = state_of(ctx)
         trainer = await resolve_trainer(state.catalog, model_type)
         precheck(
@@ -160,6 +157,8 @@ def register(server: MCPServer) -> None:
         mime_type="application/json",
     )
     async def trainer_guide(ctx: Context[Any], steps: str | None = None) -> dict[str, Any]:
+        from tools.training import trainers
+
         state = state_of(ctx)
         chosen = int(steps) if steps and steps.isdigit() else None
         found = await trainers.guide(state.catalog, state.settings.max_cost_per_call_usd, chosen)
@@ -178,6 +177,8 @@ def register(server: MCPServer) -> None:
         wait_seconds=30 covers half a minute with progress notifications. The server registers the finished
         model itself (v1, v2...), whether or not anyone asks.
         """
+        from tools.training import job as jobs
+
         state = state_of(ctx)
         if training_id is None and model_name is None:
             return _answer(TrainingStatusResult(recent=jobs.recent(state)))
@@ -202,6 +203,8 @@ def register(server: MCPServer) -> None:
         ctx: Context[Any],
     ) -> CancelTrainingResult:
         """Cancel a queued or running training (one fal already finished is registered instead)."""
+        from tools.training import job as jobs
+
         state = state_of(ctx)
         outcome, row = await jobs.cancel(state, training_id)
         run = jobs.to_run(state, row)
@@ -223,6 +226,8 @@ def _answer(result: TrainingStatusResult, *, brief: bool = False) -> CallToolRes
 
 
 def _progress_message(state: AppState, row: dict[str, Any]) -> str:
+    from tools.training import job as jobs
+
     if not jobs.is_open(row):
         return str(row["status"])
     brief = jobs.to_progress(state, row)

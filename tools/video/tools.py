@@ -78,10 +78,10 @@ def register(server: MCPServer) -> None:
         if plan.still_plan is not None:
             await job.make_still(state, plan, new_id, STILL_WAIT_SECONDS, force)
         await job.advance_still(state, new_id, hold_seconds=state.settings.tool_wait_seconds)
-        return await _follow(state, new_id, wait_seconds)
+        return await _follow(state, new_id, wait_seconds, full=True)
 
 
-async def _follow(state: AppState, video_id: str, wait_seconds: float) -> CallToolResult:
+async def _follow(state: AppState, video_id: str, wait_seconds: float, *, full: bool = False) -> CallToolResult:
     from tools.video import job
 
     row = _row(state, video_id)
@@ -91,7 +91,7 @@ async def _follow(state: AppState, video_id: str, wait_seconds: float) -> CallTo
     sending = row["status"] == "submitting" and row["fal_request_id"] is None  # another call is sending it now
     if row["status"] != MAKING_STILL and row["next_poll_at"] is not None and not sending:
         row = await state.jobs.wait(VIDEO, video_id, wait_seconds)
-    return _answer(state, row)
+    return _answer(state, row, full=full)
 
 
 def _row(state: AppState, video_id: str) -> dict[str, Any]:
@@ -129,23 +129,27 @@ def _shown(body: dict[str, Any]) -> dict[str, Any]:
     return {key: STILL_MARK if value == PLACEHOLDER_URL else value for key, value in body.items()}
 
 
-def _answer(state: AppState, row: dict[str, Any], *, joined: bool = False) -> CallToolResult:
+def _answer(state: AppState, row: dict[str, Any], *, joined: bool = False, full: bool = False) -> CallToolResult:
+    """The whole record when the clip starts or has ended; a poll's few lines while it is on its way."""
+    from tools.video import progress as on_its_way
     from tools.video.clips import stored_preview
 
     clip = from_json(row["clip_json"])
     warnings = list(from_json(row["warnings_json"], []))
+    cost = round(row["estimated_cost"] + _still_cost(state, row), 4)
+    if on_its_way.is_open(row) and not (full or joined):
+        return with_previews(on_its_way.running_output(state, row, cost), [], brief=True)
     if joined:
         warnings.insert(0, f"An identical clip was already on its way: this is {row['id']}, nothing new was paid.")
-    finishing = row["status"] == "completed" and row["next_poll_at"] is not None  # the clip is being saved
     output = VideoOutput(
         video_id=row["id"],
-        status="running" if finishing else "queued" if row["status"] == "submitting" else row["status"],
+        status=on_its_way.shown_status(row),
         endpoint=row["endpoint"],
         start=row["start_kind"],
         model=f"{row['model_name']}@v{row['model_version']}" if row["model_name"] else None,
         motion=row["motion"],
         seconds=row["seconds"],
-        estimated_cost_usd=round(row["estimated_cost"] + _still_cost(state, row), 4),
+        estimated_cost_usd=cost,
         cost_note=row["cost_note"] or "",
         still_generation_id=row["still_generation_id"],
         still_path=row["still_path"],
@@ -153,7 +157,8 @@ def _answer(state: AppState, row: dict[str, Any], *, joined: bool = False) -> Ca
         request=_shown(from_json(row["request_json"], {})),
         warnings=warnings,
         error=row["error"],
-        next_step=_next_step(row, finishing),
+        progress=on_its_way.progress_of(state, row),
+        next_step=on_its_way.next_call(row) if on_its_way.is_open(row) else _next_step(row),
     )
     preview = stored_preview(clip.get("path")) if clip else None
     return with_previews(output, [preview] if preview else [])
@@ -167,9 +172,7 @@ def _still_cost(state: AppState, row: dict[str, Any]) -> float:
     return float(still["estimated_cost"]) if still else 0.0
 
 
-def _next_step(row: dict[str, Any], finishing: bool) -> str:
-    if row["status"] == "completed" and not finishing:
+def _next_step(row: dict[str, Any]) -> str:
+    if row["status"] == "completed":
         return f"Saved: {from_json(row['clip_json'], {}).get('path') or 'see error'}."
-    if row["status"] in ("failed", "cancelled", "unknown"):
-        return "See error."
-    return f"Call video(video_id={row['id']!r}, wait_seconds=30) until completed; clips take minutes."
+    return "See error."
