@@ -17,6 +17,7 @@ from mcp.types import CallToolResult
 from pydantic import Field
 
 from server.errors import UserError
+from server.runs import Run
 from tools.common import Progress, fal_call, state_of, tool_meta, with_previews
 from tools.dataset.results import (
     DEFAULT_TEMPLATE,
@@ -29,7 +30,6 @@ from tools.dataset.results import (
 )
 
 if TYPE_CHECKING:
-    from server.runs import Run
     from tools.dataset.analyse import Options
     from tools.dataset.scan import Scan
 
@@ -220,7 +220,7 @@ class PrepareRequest:
         return hashlib.sha256(f"{source_fingerprint(scan, self.options)}\0{mode}".encode()).hexdigest()
 
 
-async def _prepare(state: Any, run: "Run", request: PrepareRequest, scan: "Scan") -> tuple[PreparedDataset, bytes]:
+async def _prepare(state: Any, run: Run, request: PrepareRequest, scan: "Scan") -> tuple[PreparedDataset, bytes]:
     """The whole prepare_dataset run, in the background: check and prepare (worker thread), then upload."""
     from tools.dataset import store as rows
     from tools.dataset.prepare import run_prepare
@@ -282,13 +282,13 @@ def _sized(result: PreparedDataset, folder: str = "<folder>") -> PreparedDataset
     return result.model_copy(update={"images": rows, "images_note": trim_note(left_out, where)})
 
 
-async def _answer(state: Any, ctx: Context[Any], run: "Run", wait_seconds: float) -> CallToolResult:
+async def _answer(state: Any, ctx: Context[Any], run: Run, wait_seconds: float) -> CallToolResult:
     """Wait for `run` up to `wait_seconds` with progress reports; its result, its error, or where it stands."""
     from server.disk import disk_full, is_out_of_room
 
     progress = Progress(ctx)
 
-    async def tick(current: "Run") -> None:
+    async def tick(current: Run) -> None:
         await progress(current.progress, current.message)
 
     await state.runs.wait(run, wait_seconds, tick)
