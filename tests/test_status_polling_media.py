@@ -154,3 +154,37 @@ async def _first_video(settings: Settings, fake_fal: FakeFal) -> str:
         return str(row["id"])
     finally:
         store.close()
+
+
+async def test_following_a_clip_with_wait_seconds_covers_the_still_and_the_clip_with_progress(
+    quiet: Client, fake_fal: FakeFal, make_settings: Callable[..., Settings]
+) -> None:
+    """One video(video_id, wait_seconds) call waits for the still, sends the clip and follows it on fal, with a
+    progress notification at each check (stage, time so far) in the order they happened."""
+    settings = make_settings()
+    _register(settings, fake_fal)
+    fake_fal.script(FLUX, queue_polls=HELD)
+    fake_fal.script(KLING, queue_polls=3, run_polls=3)
+    seen: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, message))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(call_ok, quiet, "video", {"start": "sid", "prompt": "waves", "duration_seconds": 5})
+        video_id = await _first_video(settings, fake_fal)
+        (still,) = fake_fal.submissions(FLUX)
+        group.start_soon(_finish_later, fake_fal, still.request_id)
+        done = await call_ok(quiet, "video", {"video_id": video_id, "wait_seconds": 25}, progress_callback=on_progress)
+    assert done["status"] == "completed" and Path(done["clip"]["path"]).is_file()
+    assert len(fake_fal.submissions(KLING)) == 1
+    messages = [message or "" for _, message in seen]
+    assert any(m.startswith("making the still") for m in messages), messages
+    assert any(m.startswith(("clip queued on fal", "clip rendering on fal")) for m in messages), messages
+    assert all("so far" in m for m in messages)
+    assert [p for p, _ in seen] == sorted(p for p, _ in seen)
+
+
+async def _finish_later(fake_fal: FakeFal, request_id: str) -> None:
+    await anyio.sleep(1.0)
+    fake_fal.finish(request_id)

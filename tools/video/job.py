@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from server import costs
 from server.errors import UserError
 from server.fal_gateway import Download, FalError, JobStatus
@@ -23,6 +25,7 @@ from server.jobs import SUBMIT_GRACE_SECONDS, Finish, JobEngine, JobHooks, JobSt
 from server.state import AppState
 from server.storage import from_json, new_id, to_json, utc_now
 from tools.generation import outputs
+from tools.generation.kind import GENERATION
 from tools.generation.run import execute_plan
 from tools.generation.run import request_hash as generation_hash
 from tools.video.clips import NoClip, save_clip
@@ -272,6 +275,42 @@ def _end_unpaid(state: AppState, video_id: str, why: str) -> None:
         },
     )
     costs.release(state.store, video_id)
+
+
+async def follow(
+    state: AppState,
+    video_id: str,
+    seconds: float,
+    report: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> None:
+    """Follow a clip for up to `seconds` (monotonic): its still until made (then the clip is sent), then the clip
+    on fal. `report` gets the clip's row after every check, for progress notifications."""
+    deadline = time.monotonic() + seconds
+
+    def load() -> dict[str, Any]:
+        row = state.store.query_one("SELECT * FROM videos WHERE id = ?", (video_id,))
+        assert row is not None  # the caller found it; clips are never deleted
+        return row
+
+    async def still_checked(_: dict[str, Any]) -> None:
+        if report is not None:
+            await report(load())
+
+    row = load()
+    still = _still_generation(state, row) if row["status"] == MAKING_STILL else None
+    if still is not None and still["next_poll_at"] is not None:
+        await state.jobs.watch(GENERATION, still["id"], max(0.0, deadline - time.monotonic()), still_checked)
+    if row["status"] == MAKING_STILL:
+        await advance_still(state, video_id)
+        row = load()
+    while row["status"] == "submitting" and row["fal_request_id"] is None and time.monotonic() < deadline:
+        await anyio.sleep(0.1)  # another call is sending it now: its answer from fal is a moment away
+        row = load()
+    sending = row["status"] == "submitting" and row["fal_request_id"] is None
+    if row["status"] != MAKING_STILL and row["next_poll_at"] is not None and not sending:
+        await state.jobs.wait(VIDEO, video_id, max(0.0, deadline - time.monotonic()), report)
+    elif report is not None:
+        await report(row)
 
 
 async def poll_stills(state: AppState) -> None:

@@ -77,6 +77,18 @@ def progress_of(state: AppState, row: dict[str, Any]) -> VideoProgress | None:
     return progress
 
 
+def notification(state: AppState, row: dict[str, Any]) -> tuple[float, str]:
+    """(percent, message) for a progress notification: the share of the expected time gone, when there is an ETA."""
+    progress = progress_of(state, row)
+    if progress is None:
+        return 100.0, "done"
+    eta = progress.eta_seconds
+    elapsed = progress.elapsed_seconds
+    percent = 100.0 * elapsed / (elapsed + eta) if eta else 0.0
+    left = f", about {spoken(eta)} left" if eta else ""
+    return percent, f"{progress.stage}: {spoken(elapsed)} so far{left}"
+
+
 def next_call(row: dict[str, Any]) -> str:
     return f"Call video(video_id={row['id']!r}, wait_seconds=30) until completed."
 

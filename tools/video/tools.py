@@ -12,8 +12,7 @@ from pydantic import Field
 from server.errors import InvalidInput, NotFound
 from server.state import AppState
 from server.storage import from_json
-from tools.common import state_of, tool_meta, with_previews
-from tools.video.kind import MAKING_STILL, VIDEO
+from tools.common import Progress, state_of, tool_meta, with_previews
 from tools.video.models import ClipFile, VideoOutput
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ def register(server: MCPServer) -> None:
 
         state = state_of(ctx)
         if video_id is not None:
-            return await _follow(state, video_id.strip(), wait_seconds)
+            return await _follow(state, video_id.strip(), wait_seconds, Progress(ctx))
         if start is None:
             raise InvalidInput("give start (a model, a generation id or an image path) to make a clip, or video_id")
         plan = await plan_video(
@@ -78,20 +77,24 @@ def register(server: MCPServer) -> None:
         if plan.still_plan is not None:
             await job.make_still(state, plan, new_id, STILL_WAIT_SECONDS, force)
         await job.advance_still(state, new_id, hold_seconds=state.settings.tool_wait_seconds)
-        return await _follow(state, new_id, wait_seconds, full=True)
+        return await _follow(state, new_id, wait_seconds, Progress(ctx), full=True)
 
 
-async def _follow(state: AppState, video_id: str, wait_seconds: float, *, full: bool = False) -> CallToolResult:
+async def _follow(
+    state: AppState, video_id: str, wait_seconds: float, progress: Progress | None, *, full: bool = False
+) -> CallToolResult:
+    """Follow the clip for up to `wait_seconds` (progress notifications at each check when waiting), then answer."""
     from tools.video import job
+    from tools.video import progress as clip_progress
 
-    row = _row(state, video_id)
-    if row["status"] == MAKING_STILL:
-        await job.advance_still(state, video_id)
-        row = _row(state, video_id)
-    sending = row["status"] == "submitting" and row["fal_request_id"] is None  # another call is sending it now
-    if row["status"] != MAKING_STILL and row["next_poll_at"] is not None and not sending:
-        row = await state.jobs.wait(VIDEO, video_id, wait_seconds)
-    return _answer(state, row, full=full)
+    _row(state, video_id)
+
+    async def report(row: dict[str, Any]) -> None:
+        if progress is not None and clip_progress.is_open(row):
+            await progress(*clip_progress.notification(state, row))
+
+    await job.follow(state, video_id, wait_seconds, report if wait_seconds else None)
+    return _answer(state, _row(state, video_id), full=full)
 
 
 def _row(state: AppState, video_id: str) -> dict[str, Any]:
