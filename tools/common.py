@@ -142,7 +142,3 @@ def with_previews(
         for image in previews
     ]
     return CallToolResult(content=content, structured_content=data)
-
-
-def not_available(tool: str, issue: str) -> ToolError:
-    return ToolError(f"{tool} is not available in this build yet ({issue}).")
