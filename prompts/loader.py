@@ -31,7 +31,7 @@ class TemplateError(ValueError):
 class TemplateSettings(BaseModel):
     """Endpoint-agnostic generation settings a template recommends (execute_custom_model maps them)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use, not at the server's start
 
     guidance_scale: float | None = Field(default=None, ge=0, le=20)
     num_inference_steps: int | None = Field(default=None, ge=1, le=150)
@@ -53,6 +53,8 @@ _NOT_IMAGE_INPUT = {"lora_scale", "motion_prompt", "duration_seconds"}
 
 
 class Template(BaseModel):
+    model_config = ConfigDict(defer_build=True)  # built on first use, not at the server's start
+
     name: str
     description: str = ""
     template: str = Field(description="Prompt text with {trigger} and {variable} placeholders.")

@@ -41,6 +41,7 @@ SERVICES = {
     "tools.compact_schema",
     "tools.signature_schema",
     "tools.resources",
+    "tools.result_model",
     "prompts",
     "prompts.workflows",
     "prompts.workflow_texts",

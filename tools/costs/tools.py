@@ -5,14 +5,15 @@ from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server import costs
 from tools.common import state_of, tool_meta
+from tools.result_model import ResultModel
 from tools.training.results import TrainerGuide
 
 
-class CatalogRefresh(BaseModel):
+class CatalogRefresh(ResultModel):
     ok: bool
     note: str
     added: list[str]

@@ -1,7 +1,9 @@
 """What the dataset tools answer with (their output schemas) and the caption-template contract of their input.
 Kept apart from the behaviour so the server starts without importing it."""
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tools.result_model import ResultModel
 
 DEFAULT_TEMPLATE = "photo of {trigger} {subject}{details}"
 PLACEHOLDERS = {
@@ -17,21 +19,21 @@ PLACEHOLDERS = {
 }
 
 
-class MixRow(BaseModel):
+class MixRow(ResultModel):
     value: str
     count: int
     actual_pct: float
     recommended_pct: float | None = Field(description="The guide's share; null: the guide wants it present, no share.")
 
 
-class MixTable(BaseModel):
+class MixTable(ResultModel):
     dimension: str
     method: str
     unknown: int = Field(description="Kept photos for which no estimate was possible.")
     rows: list[MixRow]
 
 
-class DatasetReport(BaseModel):
+class DatasetReport(ResultModel):
     kept: int
     rejected: int
     warned: int
@@ -42,14 +44,14 @@ class DatasetReport(BaseModel):
     method_notes: list[str]
 
 
-class CheckRow(BaseModel):
+class CheckRow(ResultModel):
     name: str = Field(description="resolution, faces, face_size, sharpness, exposure, filter, eyes, covering, ...")
     value: float | int | str | None = Field(description="The measured value.")
     verdict: str = Field(description="ok | warn | reject")
     reason: str
 
 
-class ImageRow(BaseModel):
+class ImageRow(ResultModel):
     file: str = Field(description="Path relative to the folder given.")
     category: str | None = Field(description="First-level subfolder, e.g. professional.")
     verdict: str = Field(description="ok | warn | reject")
@@ -62,14 +64,14 @@ class ImageRow(BaseModel):
     crop: str | None = Field(default=None, description="How it was framed (face crop, centre crop, padded).")
 
 
-class DatasetPaths(BaseModel):
+class DatasetPaths(ResultModel):
     prepared_dir: str | None = None
     zip: str | None = None
     contact_sheet: str | None = None
     image_table: str | None = Field(default=None, description="JSON file with every photo's full row and checks.")
 
 
-class PreparedDataset(BaseModel):
+class PreparedDataset(ResultModel):
     dataset_id: str | None = Field(description="Pass to start_training; null for a dry run or a run in progress.")
     name: str
     version: int | None
@@ -102,7 +104,7 @@ class PreparedDataset(BaseModel):
     options: dict[str, str | int | bool | list[str]] = Field(default_factory=dict)
 
 
-class DatasetSummary(BaseModel):
+class DatasetSummary(ResultModel):
     dataset_id: str
     name: str
     version: int
@@ -114,7 +116,7 @@ class DatasetSummary(BaseModel):
     created_at: str
 
 
-class DatasetDetail(BaseModel):
+class DatasetDetail(ResultModel):
     summary: DatasetSummary
     report: DatasetReport
     paths: DatasetPaths
@@ -126,6 +128,6 @@ class DatasetDetail(BaseModel):
     versions: list[DatasetSummary] = Field(description="All versions of the same name, newest first.")
 
 
-class DatasetList(BaseModel):
+class DatasetList(ResultModel):
     datasets: list[DatasetSummary]
     detail: DatasetDetail | None = None

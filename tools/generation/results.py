@@ -3,12 +3,14 @@ library and quality suite reuse). Kept apart from the behaviour so the server st
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tools.result_model import ResultModel
 
 GenerationState = Literal["completed", "queued", "running", "failed", "unknown"]
 
 
-class OutputFile(BaseModel):
+class OutputFile(ResultModel):
     path: str = Field(description="Local file ('' if the download failed; the url still works for a while).")
     url: str
     content_type: str | None
@@ -18,7 +20,7 @@ class OutputFile(BaseModel):
     readable: bool = Field(default=True, description="False: saved, but not an image this server could read.")
 
 
-class GenerationOutput(BaseModel):
+class GenerationOutput(ResultModel):
     generation_id: str
     status: GenerationState
     endpoint: str = Field(description="The fal endpoint actually called.")
@@ -47,7 +49,7 @@ class GenerationOutput(BaseModel):
     completed_at: str | None = None
 
 
-class RunningGeneration(BaseModel):
+class RunningGeneration(ResultModel):
     """A generation still on fal (its full record comes once it has finished)."""
 
     generation_id: str
@@ -55,7 +57,7 @@ class RunningGeneration(BaseModel):
     queue_position: int | None = None
 
 
-class GenerationProgress(BaseModel):
+class GenerationProgress(ResultModel):
     """Every item still on fal together (tools/generation/progress.py). A poll's answer carries only the fields set."""
 
     queued: int | None = None

@@ -10,18 +10,19 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server import costs
 from server.errors import UserError
 from server.state import AppState
 from tools.common import Progress, state_of, tool_meta, with_previews
 from tools.generation.results import GenerationOutput, GenerationProgress, RunningGeneration
+from tools.result_model import ResultModel
 
 PREVIEW_BUDGET_BYTES = 500_000  # inline thumbnails of one result together; the JSON part stays far below 1 MB
 
 
-class DryRunPlan(BaseModel):
+class DryRunPlan(ResultModel):
     endpoint: str = Field(description="The fal endpoint that would be called.")
     request: dict[str, Any] = Field(description="The exact body that would be sent (local files not yet uploaded).")
     estimated_cost_usd: float
@@ -32,7 +33,7 @@ class DryRunPlan(BaseModel):
     budget_message: str | None = None
 
 
-class GenerationResult(BaseModel):
+class GenerationResult(ResultModel):
     status: Literal["completed", "pending", "partial", "failed", "dry_run"] = Field(
         description="completed: all done; pending: some still on fal (call generation_status); partial: some failed; "
         "dry_run: nothing sent, see plans."

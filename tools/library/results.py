@@ -3,10 +3,12 @@ behaviour so the server starts without importing it."""
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tools.result_model import ResultModel
 
 
-class Rendered(BaseModel):
+class Rendered(ResultModel):
     prompt: str
     trigger_word: str
     model: str | None = Field(description="Model reference whose trigger word was used, if any.")

@@ -7,18 +7,19 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from prompts.loader import Template, TemplateError, build_template
 from server.state import AppState
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
 from tools.generation.results import GenerationOutput
 from tools.library.results import Rendered
+from tools.result_model import ResultModel
 
 Action = Literal["list", "get", "save", "delete", "render", "run", "export", "import"]
 
 
-class TemplateSummary(BaseModel):
+class TemplateSummary(ResultModel):
     name: str
     description: str
     source: str = Field(description="builtin | user")
@@ -27,7 +28,7 @@ class TemplateSummary(BaseModel):
     model: str | None = Field(default=None, description="Model the template is tied to, if any.")
 
 
-class LibraryResult(BaseModel):
+class LibraryResult(ResultModel):
     action: str
     message: str
     templates: list[TemplateSummary] | None = None

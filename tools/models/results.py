@@ -3,10 +3,12 @@ without importing it."""
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tools.result_model import ResultModel
 
 
-class ModelVersion(BaseModel):
+class ModelVersion(ResultModel):
     id: str
     model_name: str
     version: int
@@ -26,7 +28,7 @@ class ModelVersion(BaseModel):
     is_default: bool = False
 
 
-class ModelSummary(BaseModel):
+class ModelSummary(ResultModel):
     name: str
     default_version: int | None = Field(description="Pinned default; None means the newest version.")
     effective_version: int | None

@@ -9,11 +9,12 @@ import anyio
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.state import AppState
 from tools.common import dedented, state_of, tool_meta
 from tools.models.results import ModelSummary, ModelVersion
+from tools.result_model import ResultModel
 
 FLUX_ENDPOINT: Literal["fal-ai/flux-lora"] = "fal-ai/flux-lora"
 SD_ENDPOINT = "fal-ai/lora"
@@ -22,14 +23,14 @@ MAX_LORA_BYTES = 2 * 1024**3
 LORA_SUFFIXES = (".safetensors",)
 
 
-class ModelsResult(BaseModel):
+class ModelsResult(ResultModel):
     models: list[ModelSummary] = Field(default_factory=list, description="All registered models (no name given).")
     model: ModelSummary | None = Field(default=None, description="The model asked about.")
     versions: list[ModelVersion] = Field(default_factory=list, description="Its versions in full, oldest first.")
     hint: str
 
 
-class ManageModelResult(BaseModel):
+class ManageModelResult(ResultModel):
     action: str
     message: str
     model: ModelSummary
@@ -37,7 +38,7 @@ class ManageModelResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class DeleteVersionResult(BaseModel):
+class DeleteVersionResult(ResultModel):
     deleted: ModelVersion
     local_file_removed: str | None = None
     model: ModelSummary | None = Field(default=None, description="What remains of the model (None if no versions).")

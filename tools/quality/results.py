@@ -3,10 +3,12 @@ test suites, likeness). Kept apart from the behaviour so the server starts witho
 
 from statistics import mean
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tools.result_model import ResultModel
 
 
-class Evaluation(BaseModel):
+class Evaluation(ResultModel):
     id: str
     model_name: str
     model_version: int
@@ -19,7 +21,7 @@ class Evaluation(BaseModel):
     created_at: str
 
 
-class ScoreCell(BaseModel):
+class ScoreCell(ResultModel):
     quality: float | None = Field(description="Mean quality 1-10, None if never scored.")
     likeness: float | None = Field(description="Mean likeness 1-10, None if never scored.")
     n: int = Field(description="How many evaluations.")
@@ -30,12 +32,12 @@ class ScoreCell(BaseModel):
         return round(mean(parts), 2) if parts else None
 
 
-class MatrixRow(BaseModel):
+class MatrixRow(ResultModel):
     scenario: str
     versions: dict[str, ScoreCell] = Field(description="'v1', 'v2', ... → averages.")
 
 
-class ScenarioComparison(BaseModel):
+class ScenarioComparison(ResultModel):
     scenario: str
     a: ScoreCell | None
     b: ScoreCell | None
@@ -43,7 +45,7 @@ class ScenarioComparison(BaseModel):
     winner: str | None = Field(description="'v<N>', 'tie', or None when only one side was scored.")
 
 
-class Comparison(BaseModel):
+class Comparison(ResultModel):
     version_a: int
     version_b: int
     scenarios: list[ScenarioComparison]
@@ -53,7 +55,7 @@ class Comparison(BaseModel):
     reason: str
 
 
-class ScoreEntry(BaseModel):
+class ScoreEntry(ResultModel):
     """One score to record; model/version/scenario come from generation_id when given."""
 
     scenario: str | None = None
@@ -64,7 +66,7 @@ class ScoreEntry(BaseModel):
     model: str | None = Field(default=None, description="name@vN if not the call's")
 
 
-class SuiteCell(BaseModel):
+class SuiteCell(ResultModel):
     position: int
     scenario: str
     version: int | None = Field(description="LoRA version; None for the no-LoRA baseline.")
@@ -81,7 +83,7 @@ class SuiteCell(BaseModel):
     likeness: float | None = None
 
 
-class SuiteReport(BaseModel):
+class SuiteReport(ResultModel):
     suite_id: str | None = Field(description="None for a dry run.")
     model_name: str
     status: str = Field(description="planned (dry run: nothing generated) | running (poll suite_status) | completed")
@@ -96,7 +98,7 @@ class SuiteReport(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
-class GenerationLikeness(BaseModel):
+class GenerationLikeness(ResultModel):
     generation_id: str
     model_version: int | None
     scenario: str | None

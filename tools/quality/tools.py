@@ -6,15 +6,16 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from tools.common import Progress, dedented, state_of, tool_meta, with_previews
 from tools.quality.results import Comparison, Evaluation, GenerationLikeness, MatrixRow, ScoreEntry, SuiteReport
+from tools.result_model import ResultModel
 
 Action = Literal["record", "show", "compare", "run_suite", "suite_status", "likeness"]
 
 
-class MatrixResult(BaseModel):
+class MatrixResult(ResultModel):
     action: str
     message: str
     model: str | None = None

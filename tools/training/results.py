@@ -1,14 +1,15 @@
 """What a training looks like to the agent: the models the training tools (and cost_report's trainer guide)
 answer with. Kept apart from the behaviour so the server starts without importing it."""
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.jobs import JobState
+from tools.result_model import ResultModel
 
 DEFAULT_PRESET = "flux-lora"  # the default model_type: fal-ai/flux-lora-fast-training
 
 
-class TrainerChoice(BaseModel):
+class TrainerChoice(ResultModel):
     rank: int
     model_type: str = Field(description="Pass this (or the endpoint id) as start_training's model_type.")
     endpoint: str
@@ -23,7 +24,7 @@ class TrainerChoice(BaseModel):
     lora_files: list[str]
 
 
-class TrainerGuide(BaseModel):
+class TrainerGuide(ResultModel):
     default: str
     why_default: str
     trainers: list[TrainerChoice] = Field(description="Trainers that fit a person's photos, best likeness first.")
@@ -34,7 +35,7 @@ class TrainerGuide(BaseModel):
     data: str = Field(description="How fresh the catalogue and prices are.")
 
 
-class TrainingRun(BaseModel):
+class TrainingRun(ResultModel):
     id: str
     model_name: str
     model_type: str
@@ -65,7 +66,7 @@ class TrainingRun(BaseModel):
     next_step: str
 
 
-class TrainingProgress(BaseModel):
+class TrainingProgress(ResultModel):
     """A queued or running training in a few lines: what a poll needs, nothing more."""
 
     id: str

@@ -6,11 +6,12 @@ from typing import Annotated, Any, Literal
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from server.errors import UserError
 from server.state import AppState
 from tools.common import Progress, dedented, state_of, tool_meta
+from tools.result_model import ResultModel
 from tools.training.results import DEFAULT_PRESET, TrainingProgress, TrainingRun
 
 MAX_WAIT_SECONDS = 30.0
@@ -24,7 +25,7 @@ cost_report(catalog='trainers').
 """
 
 
-class StartTrainingResult(BaseModel):
+class StartTrainingResult(ResultModel):
     dry_run: bool = Field(description="True: nothing was sent or charged; `request` is what would be sent.")
     reused: bool = Field(description="True: an identical run already exists (queued, running or done) and is returned.")
     training: TrainingRun | None = None
@@ -38,14 +39,14 @@ class StartTrainingResult(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
-class TrainingStatusResult(BaseModel):
+class TrainingStatusResult(ResultModel):
     training: TrainingRun | TrainingProgress | None = Field(
         default=None, description="The run asked about: in a few lines while queued or running, in full once ended."
     )
     recent: list[TrainingRun] = Field(default_factory=list, description="Recent runs, when no id/model was given.")
 
 
-class CancelTrainingResult(BaseModel):
+class CancelTrainingResult(ResultModel):
     outcome: Literal["cancellation_requested", "already_completed"]
     training: TrainingRun
     note: str

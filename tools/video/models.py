@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from tools.result_model import ResultModel
 
 VideoState = Literal["planned", "making_still", "queued", "running", "completed", "failed", "cancelled", "unknown"]
 
 
-class VideoProgress(BaseModel):
+class VideoProgress(ResultModel):
     """A clip on its way, for a poll: a few lines. fal reports no progress for video requests."""
 
     stage: str
@@ -20,7 +22,7 @@ class VideoProgress(BaseModel):
     eta_basis: str
 
 
-class ClipFile(BaseModel):
+class ClipFile(ResultModel):
     path: str = Field(description="Local mp4 ('' until downloaded).")
     url: str
     duration_seconds: float | None
@@ -29,7 +31,7 @@ class ClipFile(BaseModel):
     height: int | None
 
 
-class VideoOutput(BaseModel):
+class VideoOutput(ResultModel):
     video_id: str | None = Field(description="Follow with video(video_id=...); None for a dry run.")
     status: VideoState
     endpoint: str
