@@ -3,7 +3,7 @@
 The SDK builds a pydantic model per tool at registration to get this schema, the largest part of a cold start
 after importing the SDK itself. Arguments of the kinds tools here take (str, int, float, bool, Literal, optional,
 lists, dicts, unions of those, with `Field` descriptions, defaults and bounds) are written here directly, and a
-pydantic model argument by its own schema under `$defs`; any other kind (an Enum...) gives None, and that tool is
+pydantic model argument under `$defs`, from its fields; any other kind (an Enum...) gives None, and that tool is
 registered the SDK's way. A test checks
 that this schema and the SDK's are the same once compacted, for every tool.
 """
@@ -61,7 +61,7 @@ def _is_context(annotation: Any) -> bool:
 
 
 def _field(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
-    """A property: the type's schema, with the `Field` bounds on the non-null branch and its description outside."""
+    """A parameter's property: its type, with what an `Annotated[..., Field(...)]` adds."""
     info = FieldInfo()
     if get_origin(annotation) is Annotated:
         annotation, *extras = get_args(annotation)
@@ -70,8 +70,15 @@ def _field(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
             raise _Unsupported(annotation)
         if infos:
             info = infos[0]
-    if info.alias or info.title or info.examples or info.json_schema_extra or not info.is_required():
-        raise _Unsupported(info)  # a renamed or titled argument, examples, a default set in Field(...)
+    if not info.is_required():
+        raise _Unsupported(info)  # a default set in Field(...) rather than in the signature
+    return _property(annotation, info, defs)
+
+
+def _property(annotation: Any, info: FieldInfo, defs: dict[str, Any]) -> dict[str, Any]:
+    """The type's schema, with the `Field` bounds on the non-null branch and its description outside."""
+    if info.alias or info.title or info.examples or info.json_schema_extra or info.discriminator:
+        raise _Unsupported(info)  # a renamed or titled field, examples, extra schema
     bounds = _bounds(info)
     options = _options(annotation)
     if bounds:
@@ -126,14 +133,40 @@ def _type(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _model(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
-    """A `$ref` to the model's schema, kept in `defs` with the models it nests (pydantic's layout)."""
-    schema = model.model_json_schema()
-    for name, nested in schema.pop("$defs", {}).items():
-        if defs.setdefault(name, nested) != nested:
-            raise _Unsupported(model)  # two models of one name: pydantic would rename them
-    if defs.setdefault(model.__name__, schema) != schema:
+    """A `$ref` to the model's schema, kept in `defs` with the models it nests (pydantic's layout), written from
+    its fields: asking pydantic would build the model, which result models leave to their first use."""
+    name = model.__name__
+    if name not in defs:
+        defs[name] = {}  # taken, for a model that nests itself
+        defs[name] = _model_schema(model, defs)
+    elif defs[name] and defs[name] != _model_schema(model, dict(defs)):
+        raise _Unsupported(model)  # two models of one name: pydantic would rename them
+    return {"$ref": f"#/$defs/{name}"}
+
+
+def _model_schema(model: type[BaseModel], defs: dict[str, Any]) -> dict[str, Any]:
+    if (
+        model.model_config.get("extra")
+        or model.model_config.get("title")
+        or model.model_config.get("json_schema_extra")
+    ):
         raise _Unsupported(model)
-    return {"$ref": f"#/$defs/{model.__name__}"}
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, field in model.model_fields.items():
+        if field.default_factory is not None:
+            raise _Unsupported(field)
+        properties[name] = _property(field.annotation, field, defs)
+        if field.is_required():
+            required.append(name)
+        else:
+            properties[name]["default"] = _json_default(field.default)
+    schema: dict[str, Any] = {"properties": properties, "title": model.__name__, "type": "object"}
+    if required:
+        schema["required"] = required
+    if model.__doc__ and "__doc__" in vars(model):
+        schema["description"] = inspect.cleandoc(model.__doc__)
+    return schema
 
 
 def _literal(values: tuple[Any, ...]) -> dict[str, Any]:
