@@ -4,8 +4,8 @@ The SDK builds a pydantic model per tool at registration to get this schema, the
 after importing the SDK itself. Arguments of the kinds tools here take (str, int, float, bool, Literal, optional,
 lists, dicts, unions of those, with `Field` descriptions, defaults and bounds) are written here directly, and a
 pydantic model argument under `$defs`, from its fields; any other kind (an Enum...) gives None, and that tool is
-registered the SDK's way. A test checks
-that this schema and the SDK's are the same once compacted, for every tool.
+registered the SDK's way. A test checks that this schema and the SDK's are the same once compacted, for every
+tool.
 """
 
 import inspect
