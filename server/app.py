@@ -114,8 +114,11 @@ async def _start_background_work(
 ) -> None:
     await server.handshake_done(START_WORK_DELAY_S)
     group.start_soon(state.watcher.run, state)
-    await _remove_stale_staging(datasets_dir)
-    await anyio.to_thread.run_sync(state.catalog.warm)
+    try:  # chores: a failure is logged and the server goes on (tools do the same work when they need it)
+        await _remove_stale_staging(datasets_dir)
+        await anyio.to_thread.run_sync(state.catalog.warm)
+    except Exception:
+        log.exception("start-up chore failed")
 
 
 async def _remove_stale_staging(datasets_dir: Path) -> None:
