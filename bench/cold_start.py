@@ -1,7 +1,7 @@
 """Cold start: spawn the stdio server, time until its `tools/list` answer, next to a bare MCP SDK server.
 
-    python bench/cold_start.py          # 5 interleaved rounds
-    python bench/cold_start.py -n 10
+    python bench/cold_start.py          # 15 interleaved rounds (single starts vary a lot: fewer say little)
+    python bench/cold_start.py -n 25
 
 The figure is ours ÷ bare: spawn → initialize → tools/list for `python -m server` against the same for a bare
 MCP SDK 2.x server with one tool (what any MCPServer pays), measured in alternating rounds of one run so that
@@ -103,7 +103,7 @@ def _import_profile() -> tuple[dict[str, float], float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=5)
+    parser.add_argument("-n", type=int, default=15)
     options = parser.parse_args()
 
     for package in ("server", "tools", "prompts"):
