@@ -1,8 +1,6 @@
 """What the video tools answer: one compact shape for a planned, running or finished clip (a running one's answer
 carries only what a poll needs)."""
 
-from __future__ import annotations
-
 from typing import Any, Literal
 
 from pydantic import Field
