@@ -13,7 +13,7 @@ import httpx
 
 from server.fal_hosts import may_carry_key
 
-log = logging.getLogger("server.fal_gateway")
+log = logging.getLogger(__name__)
 
 # Set only while FalGateway.submit (server/fal_gateway.py) awaits fal-client, so the guard acts on that one POST
 # and nothing else (a context variable is per task: concurrent status polls and uploads are untouched).

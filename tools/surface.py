@@ -23,6 +23,7 @@ import inspect
 import re
 import typing
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, get_args, get_origin
 
 import anyio
@@ -86,13 +87,15 @@ class AgentServer(MCPServer):
         if model is not None:
             fn, structured_output = _structured(fn), False
             meta = {**(meta or {}), OUTPUT_KEY: model_output_schema(model)}
-        tool = _DeferredTool(fn, name or fn.__name__, title, description, annotations, icons, meta, structured_output)
-        self._tool_order.append(tool.name)
         schema = signature_schema(fn) if self._defer_tools else None
+        tool = _DeferredTool(
+            fn, name or fn.__name__, title, description, annotations, icons, meta, structured_output, schema
+        )
+        self._tool_order.append(tool.name)
         if schema is None:
             self._register(tool)
         else:
-            self._deferred[tool.name] = tool.with_schema(schema)
+            self._deferred[tool.name] = tool
 
     def _register(self, tool: _DeferredTool) -> None:
         super().add_tool(
@@ -145,27 +148,19 @@ class AgentServer(MCPServer):
         return await super().call_tool(name, arguments, context)
 
 
+@dataclass(frozen=True)
 class _DeferredTool:
     """A tool's registration as given to `add_tool`, held until its first call; listed from `schema` meanwhile."""
 
-    def __init__(
-        self,
-        fn: Callable[..., Any],
-        name: str,
-        title: str | None,
-        description: str | None,
-        annotations: ToolAnnotations | None,
-        icons: list[Icon] | None,
-        meta: dict[str, Any] | None,
-        structured_output: bool | None,
-    ) -> None:
-        self.fn, self.name, self.title, self.description = fn, name, title, description
-        self.annotations, self.icons, self.meta, self.structured_output = annotations, icons, meta, structured_output
-        self.schema: dict[str, Any] = {}
-
-    def with_schema(self, schema: dict[str, Any]) -> _DeferredTool:
-        self.schema = schema
-        return self
+    fn: Callable[..., Any]
+    name: str
+    title: str | None
+    description: str | None
+    annotations: ToolAnnotations | None
+    icons: list[Icon] | None
+    meta: dict[str, Any] | None
+    structured_output: bool | None
+    schema: dict[str, Any] | None  # None: registered with the SDK at once
 
     def listing(self) -> MCPTool:
         """What the SDK would list for this tool (the description as `Tool.from_function` takes it)."""
@@ -173,7 +168,7 @@ class _DeferredTool:
             name=self.name,
             title=self.title,
             description=self.description or self.fn.__doc__ or "",
-            input_schema=self.schema,
+            input_schema=self.schema or {},
             annotations=self.annotations,
             icons=self.icons,
             _meta=self.meta,

@@ -288,7 +288,7 @@ async def follow(
     deadline = time.monotonic() + seconds
 
     def load() -> dict[str, Any]:
-        row = state.store.query_one("SELECT * FROM videos WHERE id = ?", (video_id,))
+        row = state.jobs.row(VIDEO, video_id)
         assert row is not None  # the caller found it; clips are never deleted
         return row
 
